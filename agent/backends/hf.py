@@ -1,0 +1,99 @@
+"""The transformers backend: any causal LM by name or folder, optional LoRA adapter, streaming.
+
+Loads the prepared embedded checkpoint by default; CUDA when present; bf16 where it helps.
+Chat templates come from the tokenizer.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterator, Sequence
+
+from agent.checkpoint import ModelNotAvailable, offline, resolve_model
+from agent.config import AppConfig, ModelConfig
+from agent.lm import GenerationOptions, Message, cut_at_stop
+from retrieval.device import resolve_device, resolve_dtype
+
+log = logging.getLogger(__name__)
+
+
+class TransformersChatModel:
+    def __init__(self, model, tokenizer, config: ModelConfig, name: str) -> None:  # noqa: ANN001
+        self.model = model
+        self.tokenizer = tokenizer
+        self.config = config
+        self.name = name
+        self.device = str(model.device)
+
+    @classmethod
+    def from_config(cls, app: AppConfig) -> TransformersChatModel:
+        return cls.load(app.model, resolve_model(app.model.model, app.models_dir))
+
+    @classmethod
+    def load(cls, config: ModelConfig, path: str) -> TransformersChatModel:
+        offline()
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        device = resolve_device(config.device)
+        dtype = resolve_dtype(config.dtype, device)
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(path)
+            model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
+        except OSError as exc:
+            raise ModelNotAvailable(
+                f"Cannot load model {path!r}: it is neither a local folder nor in the local "
+                f"Hugging Face cache (nothing is downloaded at run time). {exc}"
+            ) from exc
+        if config.adapter:
+            from peft import PeftModel
+
+            model = PeftModel.from_pretrained(model, config.adapter)
+        model.to(device).eval()
+        if tokenizer.pad_token is None:
+            tokenizer.pad_token = tokenizer.eos_token
+        log.info("loaded %s on %s in %s", path, device, dtype)
+        return cls(model, tokenizer, config, name=path)
+
+    def encode(self, messages: Sequence[Message]) -> dict:
+        return self.tokenizer.apply_chat_template(
+            list(messages), add_generation_prompt=True, return_tensors="pt", return_dict=True
+        ).to(self.model.device)
+
+    def stream(
+        self, messages: Sequence[Message], options: GenerationOptions | None = None
+    ) -> Iterator[str]:
+        from transformers import TextIteratorStreamer
+
+        opts = options or GenerationOptions.from_config(self.config)
+        inputs = self.encode(messages)
+        streamer = TextIteratorStreamer(
+            self.tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=600
+        )
+        sampling = (
+            {"do_sample": True, "temperature": opts.temperature, "top_p": opts.top_p}
+            if opts.temperature > 0
+            else {"do_sample": False, "temperature": None, "top_p": None, "top_k": None}
+        )
+        kwargs = dict(
+            **inputs,
+            streamer=streamer,
+            max_new_tokens=opts.max_new_tokens,
+            pad_token_id=self.tokenizer.pad_token_id,
+            **sampling,
+        )
+        errors: list[BaseException] = []
+
+        def run() -> None:
+            try:
+                self.model.generate(**kwargs)
+            except BaseException as exc:  # surfaced to the caller below
+                errors.append(exc)
+                streamer.end()
+
+        thread = threading.Thread(target=run, daemon=True)
+        thread.start()
+        yield from cut_at_stop((t for t in streamer if t), opts.stop)
+        thread.join()
+        if errors:
+            raise errors[0]

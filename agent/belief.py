@@ -1,0 +1,123 @@
+"""The differential: a posterior over the pack's conditions given what the patient said.
+
+Naive-Bayes over findings: each condition's prior band, times for every finding present its
+frequency in the condition (a small leak when the condition does not list it, less when the
+condition lists it as arguing against), times for every finding denied one minus that, times
+demographic and onset fit. Pure functions of (state, pack, config); no I/O.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from agent.knowledge import Pack
+from agent.state import ConsultationState
+
+
+class BeliefConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    leak: float = Field(0.02, gt=0, lt=0.5, description="P(finding) when a condition omits it.")
+    against: float = Field(0.005, gt=0, lt=0.5, description="P(finding) when it argues against.")
+    age_mismatch: float = Field(0.05, ge=0, le=1, description="Weight outside the age groups.")
+    sex_mismatch: float = Field(0.001, ge=0, le=1, description="Weight for the other sex.")
+    onset_mismatch: float = Field(0.2, ge=0, le=1, description="Weight for a different onset.")
+
+
+_ONSETS = ("sudden", "acute", "subacute", "chronic")
+
+
+def onset_category(duration_days: float | None, sudden: bool) -> str | None:
+    if duration_days is None:
+        return "sudden" if sudden else None
+    if sudden and duration_days <= 2:
+        return "sudden"
+    if duration_days <= 10:
+        return "acute"
+    if duration_days <= 42:
+        return "subacute"
+    return "chronic"
+
+
+@dataclass(frozen=True)
+class Model:
+    """The pack as arrays: conditions x findings likelihoods, and log priors."""
+
+    conditions: tuple[str, ...]
+    findings: tuple[str, ...]
+    likelihood: np.ndarray  # [conditions, findings] P(finding present | condition)
+    log_prior: np.ndarray
+    column: dict[str, int]
+
+
+_MODELS: dict[tuple[int, BeliefConfig], tuple[Pack, Model]] = {}
+
+
+def build_model(pack: Pack, config: BeliefConfig) -> Model:
+    """The arrays for a pack, built once per (pack, config)."""
+    key = (id(pack), config)
+    if key in _MODELS and _MODELS[key][0] is pack:
+        return _MODELS[key][1]
+    model = _build_model(pack, config)
+    _MODELS[key] = (pack, model)
+    return model
+
+
+def _build_model(pack: Pack, config: BeliefConfig) -> Model:
+    conditions = tuple(pack.conditions)
+    findings = tuple(pack.findings)
+    column = {f: j for j, f in enumerate(findings)}
+    lik = np.full((len(conditions), len(findings)), config.leak, dtype=np.float64)
+    for i, cid in enumerate(conditions):
+        c = pack.conditions[cid]
+        for f in c.against:
+            lik[i, column[f]] = config.against
+        for cf in c.findings:
+            lik[i, column[cf.id]] = cf.frequency.probability
+    prior = np.log([pack.conditions[c].prior.weight for c in conditions])
+    return Model(conditions, findings, lik, prior, column)
+
+
+def log_scores(state: ConsultationState, pack: Pack, config: BeliefConfig) -> np.ndarray:
+    model = build_model(pack, config)
+    scores = model.log_prior.copy()
+    present = [model.column[f] for f in state.present if f in model.column]
+    absent = [model.column[f] for f in state.absent if f in model.column]
+    if present:
+        scores += np.log(model.likelihood[:, present]).sum(axis=1)
+    if absent:
+        scores += np.log1p(-model.likelihood[:, absent]).sum(axis=1)
+    group, onset = state.age_group, onset_category(state.duration_days, state.sudden)
+    for i, cid in enumerate(model.conditions):
+        demo = pack.conditions[cid].demographics
+        if group and group not in demo.ages:
+            scores[i] += math.log(max(config.age_mismatch, 1e-12))
+        if state.sex and demo.sex != "any" and demo.sex != state.sex:
+            scores[i] += math.log(max(config.sex_mismatch, 1e-12))
+        c_onset = pack.conditions[cid].onset
+        if onset and c_onset in _ONSETS:
+            distance = abs(_ONSETS.index(c_onset) - _ONSETS.index(onset))
+            scores[i] += distance * math.log(config.onset_mismatch)
+    return scores
+
+
+def normalise(log_scores_: np.ndarray) -> np.ndarray:
+    p = np.exp(log_scores_ - log_scores_.max())
+    return p / p.sum()
+
+
+def posterior(state: ConsultationState, pack: Pack, config: BeliefConfig) -> dict[str, float]:
+    """Condition id -> probability, over the pack, best first."""
+    model = build_model(pack, config)
+    p = normalise(log_scores(state, pack, config))
+    order = np.argsort(-p)
+    return {model.conditions[i]: float(p[i]) for i in order}
+
+
+def entropy(p: np.ndarray) -> float:
+    q = p[p > 0]
+    return float(-(q * np.log2(q)).sum())

@@ -1,0 +1,240 @@
+"""The consultation loop: one patient message in, a stream of typed steps out.
+
+``Consultation.respond(text)`` screens for red flags first (an emergency ends the history at
+once), updates the state from the extracted findings, asks the planner for the next action,
+and yields ``Question``, ``Retrieval``, ``Assessment`` or ``Escalation`` steps, each with its
+reason. The terminal chat, the UI and the simulator all consume the same steps.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from agent.citations import clean_citations
+from agent.extract import EmbeddingMatcher, PhraseTable, content_words, extract
+from agent.knowledge import Pack, Urgency
+from agent.lm import ChatModel, GenerationOptions
+from agent.planner import Ask, Conclude, PlannerConfig, next_action
+from agent.prompts import render
+from agent.state import ConsultationState
+from agent.triage import RedFlagHit, screen
+from retrieval.documents import Passage
+from retrieval.index import KnowledgeIndex
+
+MAX_MESSAGE_CHARS = 2000
+DISCLAIMER = (
+    "This is information to help you talk to a clinician, not a diagnosis. If you get worse or "
+    "are worried, contact a doctor; in an emergency call your local emergency number."
+)
+
+
+class AgentConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    planner: PlannerConfig = Field(default_factory=PlannerConfig)
+    phrase_questions: bool = Field(True, description="Let the LM phrase the planner's question.")
+    retrieval_k: int = Field(4, ge=0, le=20, description="Passages cited in the assessment.")
+    assessment_tokens: int = Field(200, ge=16, description="LM tokens for the assessment text.")
+
+
+@dataclass(frozen=True)
+class Question:
+    text: str
+    target: str
+    kind: str
+    reason: str
+    differential: tuple[tuple[str, float], ...]
+
+
+@dataclass(frozen=True)
+class Retrieval:
+    query: str
+    passages: tuple[Passage, ...]
+    reason: str
+
+
+@dataclass(frozen=True)
+class Assessment:
+    text: str
+    differential: tuple[tuple[str, float], ...]
+    cited: tuple[tuple[int, Passage], ...]
+    urgency: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Escalation:
+    advice: str
+    reason: str
+    rules: tuple[str, ...]
+    findings: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Notice:
+    text: str
+    reason: str
+
+
+Step = Question | Retrieval | Assessment | Escalation | Notice
+
+
+GENERIC_WORDS = frozenset({"pain", "you", "any", "notice", "feel", "had"})
+
+
+def _finding_of(target: str | None) -> str | None:
+    return target.removeprefix("rf:") if target else None
+
+
+def question_is_about(text: str, target_words: set[str]) -> bool:
+    """A phrased question is kept only if it is a question and still names the finding."""
+    text = text.strip()
+    if not text.endswith("?") or len(text) > 240 or "\n" in text:
+        return False
+    return bool(content_words(text) & target_words)
+
+
+@dataclass
+class Consultation:
+    pack: Pack
+    table: PhraseTable
+    config: AgentConfig = field(default_factory=AgentConfig)
+    model: ChatModel | None = None
+    index: KnowledgeIndex | None = None
+    matcher: EmbeddingMatcher | None = None
+    state: ConsultationState = field(default_factory=ConsultationState)
+    finished: bool = False
+
+    def differential(self, n: int = 5) -> tuple[tuple[str, float], ...]:
+        from agent.belief import posterior
+
+        post = posterior(self.state, self.pack, self.config.planner.belief)
+        return tuple((self.pack.conditions[c].name, round(p, 4)) for c, p in list(post.items())[:n])
+
+    def respond(self, text: str) -> Iterator[Step]:
+        text = " ".join(text.split())
+        if not text:
+            yield Notice("Please tell me in your own words what is troubling you.", "empty message")
+            return
+        if len(text) > MAX_MESSAGE_CHARS:
+            text = text[:MAX_MESSAGE_CHARS]
+            yield Notice(
+                f"Your message was long; I read the first {MAX_MESSAGE_CHARS} characters.",
+                "message truncated",
+            )
+        if self.finished:
+            self.state = ConsultationState()
+            self.finished = False
+        last = self.state.last_asked
+        asked_finding = (
+            _finding_of(last) if last and _finding_of(last) in self.pack.findings else None
+        )
+        found = extract(text, self.table, self.state.turn, asked_finding, self.matcher)
+        self.state = self.state.with_extraction(found, text)
+        if last and last in self.pack.history:
+            self.state = self.state.with_history(last, text)
+        hits = screen(self.state.present, self.pack)
+        if hits:
+            self.finished = True
+            yield self._escalation(hits)
+            return
+        action = next_action(self.state, self.pack, self.config.planner)
+        if isinstance(action, Ask):
+            self.state = self.state.with_question(action.target)
+            yield Question(
+                self._phrase(action), action.target, action.kind, action.reason, self.differential()
+            )
+            return
+        self.finished = True
+        yield from self._conclude(action)
+
+    def _escalation(self, hits: list[RedFlagHit]) -> Escalation:
+        first = hits[0]
+        names = sorted({self.pack.findings[f].name for h in hits for f in h.findings})
+        reason = f"{first.reason} (you mentioned: {', '.join(n.lower() for n in names)})"
+        return Escalation(first.advice, reason, tuple(h.rule for h in hits), tuple(names))
+
+    def _phrase(self, action: Ask) -> str:
+        fid = _finding_of(action.target)
+        if self.model is None or not self.config.phrase_questions or fid not in self.pack.findings:
+            return action.question
+        finding = self.pack.findings[fid]
+        words = content_words(" ".join([finding.name, *finding.lay])) - GENERIC_WORDS
+        words = words or content_words(finding.name)
+        prompt = render(
+            "phrase_question",
+            question=action.question,
+            finding=finding.name,
+            complaint=self.state.chief_complaint,
+        )
+        reply = (
+            "".join(
+                self.model.stream(
+                    [{"role": "user", "content": prompt}], GenerationOptions(max_new_tokens=48)
+                )
+            )
+            .strip()
+            .strip('"')
+        )
+        return reply if question_is_about(reply, words) else action.question
+
+    def _conclude(self, action: Conclude) -> Iterator[Step]:
+        differential = tuple(
+            (self.pack.conditions[c].name, p) for c, p in action.top if p >= 0.01
+        ) or tuple((self.pack.conditions[c].name, p) for c, p in action.top[:1])
+        top_ids = [c for c, _ in action.top[:3]]
+        present = sorted(self.pack.findings[f].name.lower() for f in self.state.present)
+        passages: tuple[Passage, ...] = ()
+        if self.index is not None and self.config.retrieval_k:
+            query = " ".join([*(self.pack.conditions[c].name for c in top_ids[:2]), *present[:6]])
+            passages = tuple(h.passage for h in self.index.search(query, k=self.config.retrieval_k))
+            yield Retrieval(query, passages, "passages for the leading conditions and findings")
+        urgency = min(
+            (self.pack.conditions[c].urgency for c in top_ids[:2]),
+            key=lambda u: u.rank,
+            default=Urgency.within_days,
+        )
+        text, cited = self._assessment_text(top_ids, differential, passages, urgency)
+        yield Assessment(text, differential, cited, urgency.value, action.reason)
+
+    def _assessment_text(self, top_ids, differential, passages, urgency):  # noqa: ANN001, ANN202
+        conditions = [self.pack.conditions[c] for c in top_ids]
+        present, absent = self.state.present, self.state.absent
+        rows = []
+        for c, (_, p) in zip(conditions, differential, strict=False):
+            listed = {f.id for f in c.findings}
+            rows.append(
+                {
+                    "name": c.name,
+                    "likelihood": p,
+                    "for": [self.pack.findings[f].name.lower() for f in sorted(present & listed)],
+                    "against": [
+                        self.pack.findings[f].name.lower()
+                        for f in sorted((absent & listed) | (present & set(c.against)))
+                    ],
+                    "tests": [t.name for t in c.tests[:3]],
+                    "care": c.when_to_seek_care,
+                }
+            )
+        summary = ""
+        if self.model is not None:
+            prompt = render("assessment", conditions=rows, passages=passages)
+            summary = "".join(
+                self.model.stream(
+                    [{"role": "user", "content": prompt}],
+                    GenerationOptions(max_new_tokens=self.config.assessment_tokens),
+                )
+            ).strip()
+        summary, numbers = clean_citations(summary, passages)
+        text = render(
+            "assessment_report",
+            conditions=rows,
+            summary=summary,
+            urgency=urgency.value.replace("_", " "),
+            disclaimer=DISCLAIMER,
+            passages=passages,
+        )
+        return text, tuple((n, passages[n - 1]) for n in numbers)

@@ -1,0 +1,162 @@
+"""The question planner: the next action is the question that would most change the
+differential, or the conclusion when no question is worth asking.
+
+``next_action(state, pack, config)`` is pure. Order of business: the question budget; the
+confidence stop; the duration (it sets the onset every condition is weighed by); red-flag
+findings of the leading conditions, screened early; then the unasked finding with the highest
+expected information gain (bits) over the current posterior. Every action carries its reason.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from agent.belief import BeliefConfig, build_model, entropy, log_scores, normalise
+from agent.knowledge import Pack
+from agent.state import ConsultationState
+
+
+class PlannerConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    belief: BeliefConfig = Field(default_factory=BeliefConfig)
+    max_questions: int = Field(12, ge=0, le=100, description="Question budget.")
+    min_questions: int = Field(3, ge=0, description="Questions before a confident stop.")
+    confidence: float = Field(0.8, gt=0, le=1, description="Stop when the top condition has it.")
+    min_gain: float = Field(0.03, ge=0, description="Stop when no question gains this (bits).")
+    red_flag_questions: int = Field(2, ge=0, description="Red-flag screens asked early.")
+    red_flag_min_probability: float = Field(0.05, ge=0, le=1)
+    leading: int = Field(25, ge=1, description="Conditions whose findings are candidates.")
+    allow_tests: bool = Field(False, description="Ask for exams and tests by name.")
+    ask_duration: bool = Field(True, description="Ask how long it has been going on.")
+
+
+@dataclass(frozen=True)
+class Ask:
+    target: str  # a finding id or a history item id
+    kind: str  # "finding" | "red_flag" | "history" | "exam" | "test"
+    question: str
+    gain: float
+    separates: tuple[str, ...]
+    reason: str
+
+
+@dataclass(frozen=True)
+class Conclude:
+    reason: str
+    top: tuple[tuple[str, float], ...]
+
+
+Action = Ask | Conclude
+
+
+def _top(names: tuple[str, ...], p: np.ndarray, n: int = 5) -> tuple[tuple[str, float], ...]:
+    order = np.argsort(-p)[:n]
+    return tuple((names[i], round(float(p[i]), 4)) for i in order)
+
+
+def expected_gains(p: np.ndarray, likelihood: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Expected entropy reduction of asking each finding (columns), and P(yes) for each."""
+    yes = p @ likelihood  # [findings]
+    joint_yes = p[:, None] * likelihood
+    joint_no = p[:, None] * (1 - likelihood)
+    post_yes = joint_yes / np.maximum(yes, 1e-12)
+    post_no = joint_no / np.maximum(1 - yes, 1e-12)
+
+    def h(q: np.ndarray) -> np.ndarray:
+        q = np.clip(q, 1e-15, 1)
+        return -(q * np.log2(q)).sum(axis=0)
+
+    gains = entropy(p) - yes * h(post_yes) - (1 - yes) * h(post_no)
+    return gains, yes
+
+
+def next_action(state: ConsultationState, pack: Pack, config: PlannerConfig) -> Action:
+    model = build_model(pack, config.belief)
+    p = normalise(log_scores(state, pack, config.belief))
+    top = _top(model.conditions, p)
+    asked = set(state.asked)
+    questions = len(state.asked)
+    if questions >= config.max_questions:
+        return Conclude(f"question budget of {config.max_questions} reached", top)
+    if top[0][1] >= config.confidence and questions >= config.min_questions:
+        return Conclude(
+            f"{pack.conditions[top[0][0]].name} reached {top[0][1]:.0%} "
+            f"(threshold {config.confidence:.0%})",
+            top,
+        )
+    if config.ask_duration and state.duration_days is None and "duration" not in asked:
+        item = pack.history["duration"]
+        return Ask(
+            "duration",
+            "history",
+            item.question,
+            0.0,
+            (),
+            "how long it has lasted sets the onset each condition is weighed by",
+        )
+    known = set(state.observations) | asked
+    leading = np.argsort(-p)[: config.leading]
+    red_asked = sum(1 for t in state.asked if t.startswith("rf:"))
+    if red_asked < config.red_flag_questions:
+        candidates = {}
+        for i in leading:
+            if p[i] < config.red_flag_min_probability:
+                continue
+            for fid in pack.conditions[model.conditions[i]].red_flags:
+                if fid not in known and f"rf:{fid}" not in asked:
+                    candidates[fid] = candidates.get(fid, 0.0) + float(p[i])
+        if candidates:
+            fid = max(candidates, key=lambda f: candidates[f])
+            names = [
+                pack.conditions[model.conditions[i]].name
+                for i in leading[:3]
+                if fid in pack.conditions[model.conditions[i]].red_flags
+            ]
+            return Ask(
+                f"rf:{fid}",
+                "red_flag",
+                pack.findings[fid].question,
+                0.0,
+                tuple(names),
+                f"screening a warning sign of {', '.join(names) or 'the leading conditions'}",
+            )
+    allowed = ("symptom", "sign", "risk_factor", "history") + (
+        ("exam", "test") if config.allow_tests else ()
+    )
+    cols = sorted(
+        {
+            model.column[f.id]
+            for i in leading
+            for f in pack.conditions[model.conditions[i]].findings
+            if f.id not in known
+            and f"rf:{f.id}" not in asked
+            and pack.findings[f.id].kind in allowed
+        }
+    )
+    if not cols:
+        return Conclude("no unasked finding is left for the leading conditions", top)
+    lik = model.likelihood[:, cols]
+    gains, yes = expected_gains(p, lik)
+    best = int(np.argmax(gains))
+    if gains[best] < config.min_gain:
+        return Conclude(f"no question gains {config.min_gain} bits (best {gains[best]:.3f})", top)
+    fid = model.findings[cols[best]]
+    post_yes = p * lik[:, best] / max(yes[best], 1e-12)
+    post_no = p * (1 - lik[:, best]) / max(1 - yes[best], 1e-12)
+    up = model.conditions[int(np.argmax(post_yes - p))]
+    down = model.conditions[int(np.argmax(post_no - p))]
+    separates = tuple(dict.fromkeys(pack.conditions[c].name for c in (up, down)))
+    finding = pack.findings[fid]
+    kind = finding.kind if finding.kind in ("exam", "test") else "finding"
+    return Ask(
+        fid,
+        kind,
+        finding.question,
+        float(gains[best]),
+        separates,
+        f"gains {gains[best]:.2f} bits; separates {' from '.join(separates)}",
+    )

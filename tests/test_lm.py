@@ -1,0 +1,142 @@
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from agent.config import AppConfig, ModelConfig
+from agent.lm import GenerationOptions, ScriptedModel, complete, cut_at_stop, load_chat_model
+
+MSGS = [{"role": "user", "content": "I have a cough."}]
+
+
+def test_scripted_model_streams_queued_replies():
+    model = ScriptedModel(["How long have you had it?"], default="ok")
+    pieces = list(model.stream(MSGS))
+    assert len(pieces) == 6 and "".join(pieces) == "How long have you had it?"
+    assert complete(model, MSGS) == "ok"
+    assert model.calls[0] == MSGS
+
+
+@pytest.mark.parametrize("split", [1, 2, 3, 7])
+def test_cut_at_stop_across_pieces(split):
+    text = "Question: any fever?\nPatient: yes"
+    pieces = [text[i : i + split] for i in range(0, len(text), split)]
+    assert "".join(cut_at_stop(pieces, ["\nPatient:"])) == "Question: any fever?"
+
+
+def test_cut_at_stop_without_stop_passes_everything():
+    assert "".join(cut_at_stop(["a", "b"], [])) == "ab"
+
+
+class _FakeOpenAI(BaseHTTPRequestHandler):
+    seen: list = []
+
+    def do_POST(self):  # noqa: N802
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        _FakeOpenAI.seen.append((self.path, body, self.headers.get("Authorization")))
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.end_headers()
+        for piece in ["Do you ", "have a ", "fever?"]:
+            event = {"choices": [{"delta": {"content": piece}}]}
+            self.wfile.write(f"data: {json.dumps(event)}\n\n".encode())
+        self.wfile.write(b"data: [DONE]\n\n")
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def fake_server():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _FakeOpenAI)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}/v1"
+    server.shutdown()
+
+
+def test_openai_backend_streams_from_a_server(fake_server, monkeypatch):
+    monkeypatch.setenv("TEST_KEY", "secret")
+    config = AppConfig(
+        model=ModelConfig(
+            backend="openai", model="big-model", base_url=fake_server, api_key_env="TEST_KEY"
+        )
+    )
+    model = load_chat_model(config)
+    pieces = list(model.stream(MSGS, GenerationOptions(max_new_tokens=9)))
+    assert pieces == ["Do you ", "have a ", "fever?"]
+    path, body, auth = _FakeOpenAI.seen[-1]
+    assert path == "/v1/chat/completions" and auth == "Bearer secret"
+    assert body["model"] == "big-model" and body["stream"] is True and body["max_tokens"] == 9
+
+
+def test_openai_backend_unreachable_server_is_a_clear_error():
+    from agent.backends.openai_http import ServerError
+
+    config = AppConfig(model=ModelConfig(backend="openai", base_url="http://127.0.0.1:9/v1"))
+    with pytest.raises(ServerError, match="cannot reach"):
+        complete(load_chat_model(config), MSGS)
+
+
+def test_transformers_backend_streams_with_the_chat_template(tiny_lm_dir):
+    config = AppConfig(model=ModelConfig(model=str(tiny_lm_dir), max_new_tokens=5))
+    model = load_chat_model(config)
+    assert model.device == "cpu"
+    prompt = model.tokenizer.decode(model.encode(MSGS)["input_ids"][0])
+    assert "<|im_start|>user" in prompt and prompt.rstrip().endswith("<|im_start|>assistant")
+    text = complete(model, MSGS)
+    assert isinstance(text, str) and len(model.tokenizer(text)["input_ids"]) <= 6
+
+
+def test_transformers_backend_applies_a_lora_adapter(tiny_lm_dir, tmp_path):
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    base = AutoModelForCausalLM.from_pretrained(tiny_lm_dir)
+    peft_model = get_peft_model(
+        base, LoraConfig(r=2, target_modules=["q_proj", "v_proj"], init_lora_weights=False)
+    )
+    peft_model.save_pretrained(tmp_path / "adapter")
+    config = AppConfig(
+        model=ModelConfig(
+            model=str(tiny_lm_dir), adapter=str(tmp_path / "adapter"), dtype="float32"
+        )
+    )
+    adapted = load_chat_model(config)
+    plain = load_chat_model(AppConfig(model=ModelConfig(model=str(tiny_lm_dir), dtype="float32")))
+    ids = plain.encode(MSGS)
+    with torch.no_grad():
+        a = adapted.model(**ids).logits
+        b = plain.model(**ids).logits
+    assert not torch.allclose(a, b)
+
+
+def test_unknown_model_is_a_clear_error(tmp_path):
+    from agent.checkpoint import ModelNotAvailable
+
+    config = AppConfig(model=ModelConfig(model=str(tmp_path / "no-such-model")))
+    with pytest.raises(ModelNotAvailable, match="nothing is downloaded"):
+        load_chat_model(config)
+
+
+def test_embedded_model_must_be_prepared_first():
+    from agent.checkpoint import ModelNotAvailable
+
+    with pytest.raises(ModelNotAvailable, match="anamnesis model prepare"):
+        load_chat_model(AppConfig())
+
+
+def test_llamacpp_backend_without_the_extra_says_how_to_install():
+    pytest.importorskip("llama_cpp", reason="llama-cpp-python installed") if False else None
+    try:
+        import llama_cpp  # noqa: F401
+
+        pytest.skip("llama-cpp-python is installed here")
+    except ImportError:
+        pass
+    from agent.checkpoint import ModelNotAvailable
+
+    with pytest.raises(ModelNotAvailable, match=r"anamnesis-agent\[llamacpp\]"):
+        load_chat_model(AppConfig(model=ModelConfig(backend="llamacpp")))

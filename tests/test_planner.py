@@ -1,0 +1,87 @@
+"""Belief and planner: pure functions of the state, tested without a model."""
+
+import numpy as np
+
+from agent.belief import BeliefConfig, entropy, onset_category, posterior
+from agent.knowledge import default_pack
+from agent.planner import Ask, Conclude, PlannerConfig, expected_gains, next_action
+from agent.state import ConsultationState, Observation
+
+PACK = default_pack()
+CFG = PlannerConfig()
+
+
+def state_with(present=(), absent=(), **kw):
+    obs = {f: Observation(f, True, f, 0) for f in present}
+    obs |= {f: Observation(f, False, f, 0) for f in absent}
+    return ConsultationState(observations=obs, **kw)
+
+
+def test_findings_move_the_posterior_the_right_way():
+    base = posterior(state_with(["dysuria"]), PACK, BeliefConfig())
+    more = posterior(
+        state_with(["dysuria", "urinary_frequency", "urinary_urgency"]), PACK, BeliefConfig()
+    )
+    cystitis = next(c for c in PACK.conditions if c.endswith("_cystitis") and "chole" not in c)
+    assert more[cystitis] > base[cystitis]
+    assert list(more)[0] == cystitis
+
+
+def test_denied_findings_count_against():
+    with_fever = posterior(state_with(["dysuria", "flank_pain", "fever"]), PACK, BeliefConfig())
+    without = posterior(state_with(["dysuria", "flank_pain"], ["fever"]), PACK, BeliefConfig())
+    pyelo = next(c for c in PACK.conditions if "pyelonephritis" in c)
+    assert without[pyelo] < with_fever[pyelo]
+
+
+def test_demographics_exclude_impossible_conditions():
+    male = posterior(
+        state_with(["pelvic_pain", "vaginal_bleeding"], sex="male"), PACK, BeliefConfig()
+    )
+    assert PACK.conditions[list(male)[0]].demographics.sex != "female"
+
+
+def test_onset_categories():
+    assert onset_category(0.1, True) == "sudden"
+    assert onset_category(3, False) == "acute"
+    assert onset_category(90, False) == "chronic"
+    assert onset_category(None, False) is None
+
+
+def test_information_gain_prefers_the_discriminating_question():
+    p = np.array([0.5, 0.5])
+    lik = np.array([[0.9, 0.5], [0.1, 0.5]])  # finding 0 separates, finding 1 does not
+    gains, yes = expected_gains(p, lik)
+    assert gains[0] > 0.5 and abs(gains[1]) < 1e-9
+    assert yes[0] == 0.5 and entropy(p) == 1.0
+
+
+def test_first_question_is_duration_then_findings_never_repeated():
+    state = state_with(["cough"])
+    first = next_action(state, PACK, CFG)
+    assert isinstance(first, Ask) and first.target == "duration"
+    state = state.__class__(**{**state.__dict__, "duration_days": 3, "asked": ("duration",)})
+    seen = set(state.asked)
+    for _ in range(6):
+        action = next_action(state, PACK, CFG)
+        if isinstance(action, Conclude):
+            break
+        assert action.target not in seen and action.reason
+        seen.add(action.target)
+        state = state.with_question(action.target)
+
+
+def test_red_flags_of_leading_conditions_are_screened_early():
+    state = state_with(["headache", "fever"], duration_days=1, asked=("duration",))
+    action = next_action(state, PACK, CFG)
+    assert isinstance(action, Ask) and action.kind == "red_flag"
+    assert action.target.removeprefix("rf:") in {
+        f for c in PACK.conditions.values() for f in c.red_flags
+    }
+
+
+def test_stops_at_the_budget_and_when_confident():
+    state = state_with(["cough"], duration_days=2, asked=tuple(f"q{i}" for i in range(12)))
+    assert isinstance(next_action(state, PACK, CFG), Conclude)
+    sure = PlannerConfig(confidence=0.01, min_questions=0)
+    assert "reached" in next_action(state_with(["cough"], duration_days=2), PACK, sure).reason

@@ -1,0 +1,1 @@
+"""Simulated patients, self-play, harvesting, fine-tuning and evaluation (to come)."""

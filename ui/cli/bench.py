@@ -1,0 +1,194 @@
+"""``anamnesis bench``: benchmarks that print their figures.
+
+  anamnesis bench retrieval [--medquad PATH] [--questions 1000] [--seed 0] [--reuse] [--json]
+builds an index of the knowledge pack, HPO and all of MedQuAD (build time, passages per
+second, peak memory), then scores 1,000 sampled MedQuAD questions for BM25, dense and fused.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import resource
+import sys
+import time
+
+from ui.cli.common import add_config_flags, config_from, friendly_errors
+
+DEFAULT_MEDQUAD = "../shared/data/medquad_answered.jsonl.gz"
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="anamnesis bench", description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="what", required=True)
+    r = sub.add_parser("retrieval", help="retrieval quality, latency, build cost")
+    r.add_argument("--medquad", metavar="PATH", help=f"MedQuAD (default: {DEFAULT_MEDQUAD})")
+    r.add_argument("--questions", type=int, default=1000, help="questions sampled")
+    r.add_argument("--seed", type=int, default=0, help="sampling seed")
+    r.add_argument("--limit", type=int, help="index only the first N MedQuAD documents")
+    r.add_argument("--reuse", action="store_true", help="reuse the benchmark index if built")
+    r.add_argument("--json", action="store_true", help="print JSON")
+    e = sub.add_parser("extraction", help="finding extraction on the labelled utterances")
+    e.add_argument("--json", action="store_true", help="print JSON")
+    e.add_argument("--lexical", action="store_true", help="no embedding matcher")
+    e.add_argument("--errors", type=int, default=0, help="show N wrongly read utterances")
+    t = sub.add_parser("triage", help="red-flag triage on the emergency vignettes")
+    t.add_argument("--json", action="store_true", help="print JSON")
+    t.add_argument("--lexical", action="store_true", help="no embedding matcher")
+    for sp in sub.choices.values():
+        add_config_flags(sp)
+    return p
+
+
+def peak_memory_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+@friendly_errors
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    config = config_from(args)
+    return {"retrieval": retrieval, "extraction": extraction, "triage": triage}[args.what](
+        args, config
+    )
+
+
+def embedding_matcher(config):  # noqa: ANN001, ANN201
+    from agent.extract import EmbeddingMatcher
+    from agent.knowledge import default_pack
+    from retrieval.embedding import Embedder
+
+    return EmbeddingMatcher(default_pack(), Embedder(config.index))
+
+
+def extraction(args: argparse.Namespace, config) -> int:  # noqa: ANN001
+    from agent.extract import PhraseTable, extract
+    from agent.knowledge import default_pack
+    from training.labelled import UTTERANCES, read_jsonl, score_extraction
+
+    table = PhraseTable.from_pack(default_pack())
+    matcher = None if args.lexical else embedding_matcher(config)
+    rows = read_jsonl(UTTERANCES)
+    start = time.perf_counter()
+    scores = score_extraction(rows, lambda text, asked: extract(text, table, 0, asked, matcher))
+    scores["ms_per_utterance"] = round((time.perf_counter() - start) / len(rows) * 1000, 2)
+    errors = scores.pop("errors")
+    if args.json:
+        print(json.dumps(scores, indent=2))
+        return 0
+    print(f"{scores['utterances']} labelled utterances, {scores['ms_per_utterance']} ms each")
+    print(f"{'':<14}{'precision':>10}{'recall':>10}{'f1':>10}")
+    rows_out = {
+        "all": scores["all"],
+        "present": scores["present"],
+        "absent": scores["absent"],
+        **scores["by_kind"],
+    }
+    for name, s in rows_out.items():
+        print(f"{name:<14}{s['precision']:>10.3f}{s['recall']:>10.3f}{s['f1']:>10.3f}")
+    for e in errors[: args.errors]:
+        print(f"- {e['text']}\n  missed {e['missed']}\n  spurious {e['spurious']}")
+    return 0
+
+
+def triage(args: argparse.Namespace, config) -> int:  # noqa: ANN001
+    from agent.answer import red_flags
+    from agent.extract import PhraseTable
+    from agent.knowledge import default_pack
+    from training.labelled import VIGNETTES, read_jsonl, score_triage
+
+    pack = default_pack()
+    table = PhraseTable.from_pack(pack)
+    matcher = None if args.lexical else embedding_matcher(config)
+    scores = score_triage(
+        read_jsonl(VIGNETTES), lambda t: red_flags(t, pack, table, matcher) is not None
+    )
+    if args.json:
+        print(json.dumps(scores, indent=2))
+        return 0
+    print(
+        f"{scores['emergencies']} emergencies, {scores['non_urgent']} look-alikes: recall "
+        f"{scores['recall']:.3f}, false escalations {scores['false_escalation_rate']:.3f}"
+    )
+    return 0
+
+
+def build_benchmark_index(folder, index_config, medquad: str, limit, progress: bool) -> dict:  # noqa: ANN001
+    """Build the benchmark index (run in a child process, so its peak memory is its own)."""
+    from agent.knowledge import pack_documents
+    from retrieval.index import build_index
+    from retrieval.sources import hpo_documents, medquad_documents
+
+    docs = itertools.chain(
+        pack_documents(), hpo_documents(), itertools.islice(medquad_documents(medquad), limit)
+    )
+    report = build_index(docs, folder, index_config, progress=progress)
+    return {
+        "documents": report.documents,
+        "passages": report.passages,
+        "build_seconds": round(report.seconds, 1),
+        "embed_seconds": round(report.embed_seconds, 1),
+        "passages_per_second": round(report.passages_per_second, 1),
+        "by_source": report.by_source,
+        "peak_memory_mb": round(peak_memory_mb()),
+    }
+
+
+def retrieval(args: argparse.Namespace, config) -> int:  # noqa: ANN001
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    from retrieval.benchmark import evaluate, medquad_questions
+    from retrieval.index import KnowledgeIndex
+
+    medquad = args.medquad or str(config.sources.medquad or DEFAULT_MEDQUAD)
+    folder = config.home / "bench" / "retrieval-index"
+    build = None
+    if not (args.reuse and (folder / "manifest.json").exists()):
+        spawn = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=1, mp_context=spawn) as pool:
+            build = pool.submit(
+                build_benchmark_index, folder, config.index, medquad, args.limit, not args.json
+            ).result()
+    index = KnowledgeIndex(folder)
+    questions = medquad_questions(
+        medquad, args.questions, args.seed, config.index.chunk_words, config.index.chunk_overlap
+    )
+    if args.limit:  # only questions whose answers were indexed
+        indexed = {p.text_key for p in index.passages}
+        questions = [q for q in questions if q.gold & indexed]
+    start = time.perf_counter()
+    scores = evaluate(index, questions)
+    out = {
+        "questions": len(questions),
+        "seed": args.seed,
+        "index": index.stats(),
+        "build": build,
+        "scores": {m: {k: round(v, 4) for k, v in s.items()} for m, s in scores.items()},
+        "eval_seconds": round(time.perf_counter() - start, 1),
+        "search_peak_memory_mb": round(peak_memory_mb()),
+    }
+    config.save(folder, "bench_config.json")
+    if args.json:
+        print(json.dumps(out, indent=2))
+        return 0
+    if build:
+        print(
+            f"build: {build['passages']} passages from {build['documents']} documents in "
+            f"{build['build_seconds']} s ({build['passages_per_second']} passages/s), "
+            f"build peak memory {build['peak_memory_mb']} MB"
+        )
+    print(
+        f"{len(questions)} MedQuAD questions (seed {args.seed}); search process peak memory "
+        f"{out['search_peak_memory_mb']} MB"
+    )
+    cols = ["recall@1", "recall@5", "recall@10", "mrr@10", "latency_p50_ms", "latency_p95_ms"]
+    print(f"{'method':<8} " + " ".join(f"{c:>14}" for c in cols))
+    for method, s in out["scores"].items():
+        print(f"{method:<8} " + " ".join(f"{s[c]:>14.3f}" for c in cols))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,46 @@
+"""The ``anamnesis`` console script: dispatches to one module per subcommand.
+
+Run ``anamnesis --help`` for the list, ``anamnesis SUBCOMMAND --help`` for each.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+SUBCOMMANDS = {
+    "chat": ("ui.cli.chat", "grounded question answering in the terminal"),
+    "ask": ("ui.cli.ask", "a history-taking consultation in the terminal (or from a script)"),
+    "kb": ("ui.cli.kb", "build, search and inspect the medical knowledge index"),
+    "model": ("ui.cli.model", "prepare the embedded language model, or try a model"),
+    "bench": ("ui.cli.bench", "benchmarks that print their figures"),
+}
+
+
+def usage() -> str:
+    width = max(map(len, SUBCOMMANDS))
+    lines = [f"  {name:<{width}}  {text}" for name, (_, text) in SUBCOMMANDS.items()]
+    return (
+        "usage: anamnesis SUBCOMMAND [options]\n\n"
+        "Anamnesis: a consultation agent that takes a history, grounded in a medical\n"
+        "knowledge base. An aid, not a doctor.\n"
+        "In an emergency, call your local emergency number now.\n\n"
+        "subcommands:\n" + "\n".join(lines) + "\n\nanamnesis SUBCOMMAND --help for its options."
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(usage())
+        return 0
+    name, rest = argv[0], argv[1:]
+    if name not in SUBCOMMANDS:
+        print(f"anamnesis: unknown subcommand {name!r}\n\n{usage()}", file=sys.stderr)
+        return 2
+    module = importlib.import_module(SUBCOMMANDS[name][0])
+    return module.main(rest)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
