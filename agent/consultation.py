@@ -97,6 +97,12 @@ def question_is_about(text: str, target_words: set[str]) -> bool:
     return bool(content_words(text) & target_words)
 
 
+def summary_is_grounded(summary: str, leading: str) -> bool:
+    """The model's summary is kept only if it names the leading condition."""
+    name = content_words(leading) - GENERIC_WORDS
+    return bool(name) and len(name & content_words(summary)) >= max(1, len(name) // 2)
+
+
 @dataclass
 class Consultation:
     pack: Pack
@@ -229,6 +235,8 @@ class Consultation:
                 )
             ).strip()
         summary, numbers = clean_citations(summary, passages)
+        if summary and rows and not summary_is_grounded(summary, rows[0]["name"]):
+            summary, numbers = "", []  # a summary that does not name the leading condition
         text = render(
             "assessment_report",
             conditions=rows,

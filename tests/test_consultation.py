@@ -68,6 +68,13 @@ def test_the_lm_phrasing_is_kept_only_if_it_asks_about_the_finding():
     assert "fever" in model.calls[0][0]["content"].lower()
 
 
+def test_summary_must_name_the_leading_condition():
+    from agent.consultation import summary_is_grounded
+
+    assert summary_is_grounded("This looks most like scarlet fever [1].", "Scarlet fever")
+    assert not summary_is_grounded("The patient has a rare disease.", "Scarlet fever")
+
+
 def test_question_validation():
     words = content_words("fever temperature")
     assert question_is_about("Have you had a temperature?", words)
@@ -84,7 +91,7 @@ def test_assessment_cites_only_retrieved_passages(tiny_index):
             update={"planner": PlannerConfig(max_questions=0), "phrase_questions": False}
         ),
     )
-    model.enqueue("It is most likely a bladder infection [1] or something else [9].")
+    model.enqueue("It is most likely cystitis, a bladder infection [1], or something else [9].")
     steps = list(c.respond("it burns when I pee"))
     kinds = [type(s) for s in steps]
     assert kinds == [Retrieval, Assessment]
