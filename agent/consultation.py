@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -17,7 +18,7 @@ from agent.citations import clean_citations
 from agent.extract import EmbeddingMatcher, PhraseTable, content_words, extract
 from agent.knowledge import Pack, Urgency
 from agent.lm import ChatModel, GenerationOptions
-from agent.planner import Ask, Conclude, PlannerConfig, next_action
+from agent.planner import Ask, Conclude, PlannerConfig, next_action, ranked_asks
 from agent.prompts import render
 from agent.state import ConsultationState
 from agent.triage import RedFlagHit, screen
@@ -34,6 +35,12 @@ DISCLAIMER = (
 class AgentConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    policy: Literal["planner", "hybrid", "llm"] = Field(
+        "planner",
+        description="planner: the information-gain planner decides and the LM phrases; "
+        "hybrid: the LM picks among the planner's best questions; llm: the LM decides alone.",
+    )
+    hybrid_options: int = Field(3, ge=2, le=10, description="Questions offered in hybrid mode.")
     planner: PlannerConfig = Field(default_factory=PlannerConfig)
     phrase_questions: bool = Field(True, description="Let the LM phrase the planner's question.")
     retrieval_k: int = Field(4, ge=0, le=20, description="Passages cited in the assessment.")
@@ -113,6 +120,7 @@ class Consultation:
     matcher: EmbeddingMatcher | None = None
     state: ConsultationState = field(default_factory=ConsultationState)
     finished: bool = False
+    transcript: list[tuple[str, str]] = field(default_factory=list)  # (role, text)
 
     def differential(self, n: int = 5) -> tuple[tuple[str, float], ...]:
         from agent.belief import posterior
@@ -134,6 +142,8 @@ class Consultation:
         if self.finished:
             self.state = ConsultationState()
             self.finished = False
+            self.transcript = []
+        self.transcript.append(("patient", text))
         last = self.state.last_asked
         asked_finding = (
             _finding_of(last) if last and _finding_of(last) in self.pack.findings else None
@@ -147,15 +157,99 @@ class Consultation:
             self.finished = True
             yield self._escalation(hits)
             return
-        action = next_action(self.state, self.pack, self.config.planner)
+        action = self._decide()
         if isinstance(action, Ask):
             self.state = self.state.with_question(action.target)
-            yield Question(
-                self._phrase(action), action.target, action.kind, action.reason, self.differential()
-            )
+            text = action.question if action.kind == "llm" else self._phrase(action)
+            self.transcript.append(("doctor", text))
+            yield Question(text, action.target, action.kind, action.reason, self.differential())
             return
         self.finished = True
         yield from self._conclude(action)
+
+    def _decide(self) -> Ask | Conclude:
+        """The next action under the configured policy."""
+        action = next_action(self.state, self.pack, self.config.planner)
+        policy = self.config.policy if self.model is not None else "planner"
+        if policy == "hybrid" and isinstance(action, Ask) and action.kind == "finding":
+            return self._hybrid(action)
+        if policy == "llm":
+            return self._llm_decides(action)
+        return action
+
+    def _hybrid(self, best: Ask) -> Ask:
+        options = ranked_asks(
+            self.state, self.pack, self.config.planner, n=self.config.hybrid_options
+        )
+        if len(options) < 2:
+            return best
+        known = ", ".join(sorted(self.pack.findings[f].name.lower() for f in self.state.present))
+        prompt = render(
+            "hybrid_choice",
+            complaint=self.state.chief_complaint,
+            known=known,
+            options=[o.question for o in options],
+        )
+        reply = "".join(
+            self.model.stream(
+                [{"role": "user", "content": prompt}], GenerationOptions(max_new_tokens=4)
+            )
+        )
+        digits = [int(d) for d in reply if d.isdigit()]
+        if digits and 1 <= digits[0] <= len(options):
+            chosen = options[digits[0] - 1]
+            return Ask(
+                chosen.target,
+                chosen.kind,
+                chosen.question,
+                chosen.gain,
+                chosen.separates,
+                f"the model chose option {digits[0]}: {chosen.reason}",
+            )
+        return Ask(
+            best.target,
+            best.kind,
+            best.question,
+            best.gain,
+            best.separates,
+            f"the model's choice {reply.strip()[:20]!r} was not an option; {best.reason}",
+        )
+
+    def _llm_decides(self, planner_action: Ask | Conclude) -> Ask | Conclude:
+        """The LM alone decides, from the conversation and retrieved context; only the
+        question budget is enforced, and a repeated or empty question ends the history."""
+        budget = self.config.planner.max_questions
+        if len(self.state.asked) >= budget:
+            return Conclude(f"question budget of {budget} reached", self._top())
+        passages = ()
+        if self.index is not None and self.state.chief_complaint:
+            passages = tuple(h.passage for h in self.index.search(self.state.chief_complaint, 3))
+        messages = [{"role": "system", "content": render("llm_policy.system", passages=passages)}]
+        messages += [
+            {"role": "user" if role == "patient" else "assistant", "content": text}
+            for role, text in self.transcript
+        ]
+        reply = "".join(self.model.stream(messages, GenerationOptions(max_new_tokens=48)))
+        reply = reply.strip().split("\n")[0].strip()
+        asked_texts = {t for r, t in self.transcript if r == "doctor"}
+        if not reply or "CONCLUDE" in reply.upper() or reply in asked_texts:
+            why = (
+                "the model concluded"
+                if reply and "CONCLUDE" in reply.upper()
+                else ("the model repeated a question" if reply else "the model gave no question")
+            )
+            return Conclude(why, self._top())
+        found = extract(reply, self.table)
+        known = set(self.state.observations) | {_finding_of(a) for a in self.state.asked}
+        target = next((o.finding for o in found.observations if o.finding not in known), None)
+        target = target or f"free:{len(self.state.asked)}"
+        return Ask(target, "llm", reply, 0.0, (), "the model chose this question")
+
+    def _top(self) -> tuple[tuple[str, float], ...]:
+        from agent.belief import posterior
+
+        post = posterior(self.state, self.pack, self.config.planner.belief)
+        return tuple((c, round(p, 4)) for c, p in list(post.items())[:5])
 
     def _escalation(self, hits: list[RedFlagHit]) -> Escalation:
         first = hits[0]

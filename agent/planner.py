@@ -124,6 +124,30 @@ def next_action(state: ConsultationState, pack: Pack, config: PlannerConfig) -> 
                 tuple(names),
                 f"screening a warning sign of {', '.join(names) or 'the leading conditions'}",
             )
+    ranked = ranked_asks(state, pack, config, p, n=1)
+    if not ranked:
+        return Conclude("no unasked finding is left for the leading conditions", top)
+    if ranked[0].gain < config.min_gain:
+        return Conclude(
+            f"no question gains {config.min_gain} bits (best {ranked[0].gain:.3f})", top
+        )
+    return ranked[0]
+
+
+def ranked_asks(
+    state: ConsultationState,
+    pack: Pack,
+    config: PlannerConfig,
+    p: np.ndarray | None = None,
+    n: int = 3,
+) -> list[Ask]:
+    """The ``n`` unasked findings of the leading conditions with the highest expected gain."""
+    model = build_model(pack, config.belief)
+    if p is None:
+        p = normalise(log_scores(state, pack, config.belief))
+    asked = set(state.asked)
+    known = set(state.observations) | asked
+    leading = np.argsort(-p)[: config.leading]
     allowed = ("symptom", "sign", "risk_factor", "history") + (
         ("exam", "test") if config.allow_tests else ()
     )
@@ -138,25 +162,27 @@ def next_action(state: ConsultationState, pack: Pack, config: PlannerConfig) -> 
         }
     )
     if not cols:
-        return Conclude("no unasked finding is left for the leading conditions", top)
+        return []
     lik = model.likelihood[:, cols]
     gains, yes = expected_gains(p, lik)
-    best = int(np.argmax(gains))
-    if gains[best] < config.min_gain:
-        return Conclude(f"no question gains {config.min_gain} bits (best {gains[best]:.3f})", top)
-    fid = model.findings[cols[best]]
-    post_yes = p * lik[:, best] / max(yes[best], 1e-12)
-    post_no = p * (1 - lik[:, best]) / max(1 - yes[best], 1e-12)
-    up = model.conditions[int(np.argmax(post_yes - p))]
-    down = model.conditions[int(np.argmax(post_no - p))]
-    separates = tuple(dict.fromkeys(pack.conditions[c].name for c in (up, down)))
-    finding = pack.findings[fid]
-    kind = finding.kind if finding.kind in ("exam", "test") else "finding"
-    return Ask(
-        fid,
-        kind,
-        finding.question,
-        float(gains[best]),
-        separates,
-        f"gains {gains[best]:.2f} bits; separates {' from '.join(separates)}",
-    )
+    out = []
+    for best in np.argsort(-gains)[:n]:
+        fid = model.findings[cols[best]]
+        post_yes = p * lik[:, best] / max(yes[best], 1e-12)
+        post_no = p * (1 - lik[:, best]) / max(1 - yes[best], 1e-12)
+        up = model.conditions[int(np.argmax(post_yes - p))]
+        down = model.conditions[int(np.argmax(post_no - p))]
+        separates = tuple(dict.fromkeys(pack.conditions[c].name for c in (up, down)))
+        finding = pack.findings[fid]
+        kind = finding.kind if finding.kind in ("exam", "test") else "finding"
+        out.append(
+            Ask(
+                fid,
+                kind,
+                finding.question,
+                float(gains[best]),
+                separates,
+                f"gains {gains[best]:.2f} bits; separates {' from '.join(separates)}",
+            )
+        )
+    return out

@@ -46,6 +46,14 @@ class Embedder:
         path = packaged_embedder_path() if path == "packaged" else path
         model = SentenceTransformer(path, device=self.device)
         model.max_seq_length = self.config.max_seq_length
+        # Pad every batch to a multiple of 16 tokens: a corpus sorted by length then meets a
+        # handful of input shapes instead of hundreds, and oneDNN's kernel cache (one entry
+        # per shape) stops growing a build by ~0.7 GB.
+        first = model[0]
+        if hasattr(first, "processing_kwargs"):
+            kwargs = dict(first.processing_kwargs or {})
+            kwargs["text"] = {**kwargs.get("text", {}), "pad_to_multiple_of": 16}
+            first.processing_kwargs = kwargs
         log.info("embedder %s on %s in %s", path, self.device, self.dtype)
         return model.to(self.dtype)
 

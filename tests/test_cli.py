@@ -97,3 +97,10 @@ def test_bench_extraction_and_triage_print_figures(capsys):
     assert 0 <= scores["all"]["recall"] <= 1 and scores["utterances"] >= 200
     assert main(["bench", "triage", "--json"]) == 0
     assert "false_escalation_rate" in json.loads(capsys.readouterr().out)
+
+
+def test_bench_turn_reports_planner_and_extraction_latency(capsys):
+    assert main(["bench", "turn", "--no-model", "--json", "--repeats", "5"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["planner"]["decisions"] > 5 and out["planner"]["p50_ms"] > 0
+    assert {"extraction_lexical", "extraction_with_embeddings", "peak_memory_mb"} <= out.keys()

@@ -99,3 +99,56 @@ def test_assessment_cites_only_retrieved_passages(tiny_index):
     assert "[9]" not in assessment.text
     assert [n for n, _ in assessment.cited] in ([1], [])
     assert "Sources:" in assessment.text
+
+
+def _config(**kw):
+    from agent.consultation import AgentConfig
+
+    return AgentConfig(phrase_questions=False, **kw)
+
+
+def test_hybrid_mode_lets_the_model_pick_among_the_planners_questions():
+    from dataclasses import replace
+
+    from agent.planner import ranked_asks
+
+    planner = PlannerConfig(red_flag_questions=0, ask_duration=False)
+    model = ScriptedModel(["2"])
+    c = consult(model=model, config=_config(policy="hybrid", planner=planner))
+    step = list(c.respond("I have a cough and a runny nose"))[-1]
+    before = replace(c.state, asked=c.state.asked[:-1])
+    options = ranked_asks(before, PACK, planner, n=3)
+    assert "option 2" in step.reason and step.target == options[1].target
+    assert "1. " + options[0].question in model.calls[0][0]["content"]
+
+
+def test_hybrid_mode_falls_back_when_the_choice_is_not_an_option():
+    model = ScriptedModel(default="banana")
+    c = consult(
+        model=model,
+        config=_config(
+            policy="hybrid", planner=PlannerConfig(red_flag_questions=0, ask_duration=False)
+        ),
+    )
+    step = list(c.respond("I have a cough and a runny nose"))[-1]
+    assert isinstance(step, Question) and "not an option" in step.reason
+
+
+def test_llm_mode_asks_the_models_question_and_concludes_when_told():
+    model = ScriptedModel(["Do you have a fever?", "CONCLUDE"])
+    c = consult(model=model, config=_config(policy="llm"))
+    step = list(c.respond("I have a cough"))[-1]
+    assert isinstance(step, Question) and step.kind == "llm"
+    assert step.text == "Do you have a fever?" and step.target == "fever"
+    model.enqueue("It looks like a cold.")
+    steps = list(c.respond("no"))
+    assert isinstance(steps[-1], Assessment) and "concluded" in steps[-1].reason
+    assert c.state.observations["fever"].present is False  # the answer went to its question
+
+
+def test_llm_mode_stops_on_a_repeated_question():
+    model = ScriptedModel(["Do you have a fever?", "Do you have a fever?"], default="")
+    c = consult(model=model, config=_config(policy="llm"))
+    list(c.respond("I have a cough"))
+    steps = list(c.respond("yes"))
+    assert isinstance(steps[-1], Assessment) and "repeated" in steps[-1].reason

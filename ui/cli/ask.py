@@ -21,6 +21,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--script", metavar="FILE", help="patient lines, one a line")
     p.add_argument("--json", action="store_true", help="JSON lines output (with --script)")
     p.add_argument("--max-questions", type=int, help="question budget")
+    p.add_argument(
+        "--policy",
+        choices=["planner", "hybrid", "llm"],
+        default="planner",
+        help="who decides the next question (default: planner)",
+    )
     p.add_argument("--no-model", action="store_true", help="no language model: catalogue wording")
     p.add_argument("--no-index", action="store_true", help="no retrieval in the assessment")
     p.add_argument("--lexical", action="store_true", help="read findings by wording only")
@@ -62,8 +68,7 @@ def build(args: argparse.Namespace):  # noqa: ANN201 - a Consultation
     from agent.knowledge import default_pack
     from agent.planner import PlannerConfig
 
-    extra = []
-    config = config_from(args, *extra)
+    config = config_from(args)
     planner = (
         PlannerConfig()
         if args.max_questions is None
@@ -79,8 +84,15 @@ def build(args: argparse.Namespace):  # noqa: ANN201 - a Consultation
 
         index = open_library(config)
     pack = default_pack()
+    matcher = None
+    if not args.lexical:
+        from agent.extract import EmbeddingMatcher
+        from retrieval.embedding import Embedder
+
+        matcher = EmbeddingMatcher(pack, index.embedder if index else Embedder(config.index))
+    agent_config = AgentConfig(planner=planner, policy=args.policy)
     return Consultation(
-        pack, PhraseTable.from_pack(pack), AgentConfig(planner=planner), model=model, index=index
+        pack, PhraseTable.from_pack(pack), agent_config, model=model, index=index, matcher=matcher
     )
 
 

@@ -36,6 +36,10 @@ def parser() -> argparse.ArgumentParser:
     t = sub.add_parser("triage", help="red-flag triage on the emergency vignettes")
     t.add_argument("--json", action="store_true", help="print JSON")
     t.add_argument("--lexical", action="store_true", help="no embedding matcher")
+    tu = sub.add_parser("turn", help="one turn's latency: planner, extraction, retrieval, LM")
+    tu.add_argument("--json", action="store_true", help="print JSON")
+    tu.add_argument("--repeats", type=int, default=20, help="timed repeats per figure")
+    tu.add_argument("--no-model", action="store_true", help="skip the language model figures")
     for sp in sub.choices.values():
         add_config_flags(sp)
     return p
@@ -49,9 +53,107 @@ def peak_memory_mb() -> float:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     config = config_from(args)
-    return {"retrieval": retrieval, "extraction": extraction, "triage": triage}[args.what](
-        args, config
-    )
+    actions = {"retrieval": retrieval, "extraction": extraction, "triage": triage, "turn": turn}
+    return actions[args.what](args, config)
+
+
+OPENINGS = [
+    "I've had a cough and a runny nose for three days",
+    "burning when I pee and going all the time since yesterday",
+    "my head has been pounding for a week and light hurts my eyes",
+    "tummy pain low down on the right and I feel sick",
+    "itchy red rash on my arms that started two days ago",
+]
+
+
+def _stats(samples: list[float]) -> dict[str, float]:
+    from retrieval.benchmark import _percentile
+
+    ordered = sorted(samples)
+    return {
+        "p50_ms": round(ordered[len(ordered) // 2], 2),
+        "p95_ms": round(_percentile(ordered, 0.95), 2),
+    }
+
+
+def turn(args: argparse.Namespace, config) -> int:  # noqa: ANN001
+    from agent.consultation import AgentConfig, Consultation
+    from agent.extract import EmbeddingMatcher, PhraseTable, extract
+    from agent.knowledge import default_pack
+    from agent.planner import PlannerConfig, next_action
+    from retrieval.embedding import Embedder
+
+    pack = default_pack()
+    table = PhraseTable.from_pack(pack)
+    out: dict[str, object] = {}
+    # planner: states reached by answering "no" to every question after each opening
+    states, timings = [], []
+    for opening in OPENINGS:
+        c = Consultation(pack, table, AgentConfig())
+        for text in [opening, "two days", *["no"] * 8]:
+            list(c.respond(text))
+            states.append(c.state)
+            if c.finished:
+                break
+    planner = PlannerConfig()
+    for state in states:
+        for _ in range(max(1, args.repeats // 5)):
+            start = time.perf_counter()
+            next_action(state, pack, planner)
+            timings.append((time.perf_counter() - start) * 1000)
+    out["planner"] = {"decisions": len(timings), **_stats(timings)}
+    timings = []
+    for text in OPENINGS * max(1, args.repeats // 5):
+        start = time.perf_counter()
+        extract(text, table)
+        timings.append((time.perf_counter() - start) * 1000)
+    out["extraction_lexical"] = _stats(timings)
+    embedder = Embedder(config.index)
+    matcher = EmbeddingMatcher(pack, embedder)
+    timings = []
+    for text in OPENINGS * max(1, args.repeats // 5):
+        start = time.perf_counter()
+        extract(text, table, matcher=matcher)
+        timings.append((time.perf_counter() - start) * 1000)
+    out["extraction_with_embeddings"] = _stats(timings)
+    if (config.index_dir / "manifest.json").exists():
+        from retrieval.index import KnowledgeIndex
+
+        index = KnowledgeIndex(config.index_dir, embedder=embedder)
+        timings = []
+        for text in OPENINGS * max(1, args.repeats // 5):
+            start = time.perf_counter()
+            index.search(text, k=4)
+            timings.append((time.perf_counter() - start) * 1000)
+        out["retrieval"] = {"passages": len(index), **_stats(timings)}
+    if not args.no_model:
+        from agent.lm import GenerationOptions, load_chat_model
+        from agent.planner import Ask
+
+        model = load_chat_model(config)
+        c = Consultation(pack, table, AgentConfig(), model=model)
+        c.state = c.state.__class__(chief_complaint=OPENINGS[0])
+        first, full = [], []
+        for fid in ["fever", "sore_throat", "shortness_of_breath", "wheeze", "chest_pain"]:
+            ask = Ask(fid, "finding", pack.findings[fid].question, 0.0, (), "bench")
+            prompt = [{"role": "user", "content": f"Rephrase kindly: {ask.question}"}]
+            start, seen = time.perf_counter(), None
+            for _ in model.stream(prompt, GenerationOptions(max_new_tokens=48)):
+                seen = seen or (time.perf_counter() - start) * 1000
+            first.append(seen or 0.0)
+            start = time.perf_counter()
+            c._phrase(ask)
+            full.append((time.perf_counter() - start) * 1000)
+        out["lm_first_token"] = _stats(first)
+        out["lm_full_question"] = _stats(full)
+        out["lm"] = getattr(model, "name", "?")
+    out["peak_memory_mb"] = round(peak_memory_mb())
+    if args.json:
+        print(json.dumps(out, indent=2))
+        return 0
+    for key, value in out.items():
+        print(f"{key:<28} {value}")
+    return 0
 
 
 def embedding_matcher(config):  # noqa: ANN001, ANN201
