@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"(Your message is long; the first {MAX_MESSAGE} characters are used.)")
             text = text[:MAX_MESSAGE]
         print("anamnesis> ", end="", flush=True)
-        final = None
+        final, retrieved = None, ()
         for step in answer(text, index, model, history[-4:], k=args.k, triage=triage):
             if isinstance(step, Escalated):
                 print(f"\n!! {step.advice}\n   Why: {step.reason}")
@@ -80,13 +80,19 @@ def main(argv: list[str] | None = None) -> int:
                 print(step.text, end="", flush=True)
             elif isinstance(step, Answered):
                 final = step
-            elif isinstance(step, Retrieved) and not step.passages:
-                print("(nothing relevant in the knowledge index)", end=" ")
+            elif isinstance(step, Retrieved):
+                retrieved = step.passages
+                if not retrieved:
+                    print("(nothing relevant in the knowledge index)", end=" ")
         print()
         if final and final.cited:
             print("sources:")
             for n, p in final.cited:
                 print(f"  [{n}] {p.title} - {p.source} {p.url}".rstrip())
+        elif final and retrieved:  # nothing cited: show what the answer was given to read
+            print("passages given to the model (none cited):")
+            for p in retrieved:
+                print(f"  - {p.title} - {p.source} {p.url}".rstrip())
         reply = final.text if final else ""
         history += [{"role": "user", "content": text}, {"role": "assistant", "content": reply}]
 
