@@ -123,10 +123,8 @@ class Consultation:
     transcript: list[tuple[str, str]] = field(default_factory=list)  # (role, text)
 
     def differential(self, n: int = 5) -> tuple[tuple[str, float], ...]:
-        from agent.belief import posterior
-
-        post = posterior(self.state, self.pack, self.config.planner.belief)
-        return tuple((self.pack.conditions[c].name, round(p, 4)) for c, p in list(post.items())[:n])
+        """The leading conditions by name, with their probabilities."""
+        return tuple((self.pack.conditions[c].name, p) for c, p in self._top(n))
 
     def respond(self, text: str) -> Iterator[Step]:
         text = " ".join(text.split())
@@ -174,7 +172,7 @@ class Consultation:
         if policy == "hybrid" and isinstance(action, Ask) and action.kind == "finding":
             return self._hybrid(action)
         if policy == "llm":
-            return self._llm_decides(action)
+            return self._llm_decides()
         return action
 
     def _hybrid(self, best: Ask) -> Ask:
@@ -215,7 +213,7 @@ class Consultation:
             f"the model's choice {reply.strip()[:20]!r} was not an option; {best.reason}",
         )
 
-    def _llm_decides(self, planner_action: Ask | Conclude) -> Ask | Conclude:
+    def _llm_decides(self) -> Ask | Conclude:
         """The LM alone decides, from the conversation and retrieved context; only the
         question budget is enforced, and a repeated or empty question ends the history."""
         budget = self.config.planner.max_questions
@@ -245,11 +243,11 @@ class Consultation:
         target = target or f"free:{len(self.state.asked)}"
         return Ask(target, "llm", reply, 0.0, (), "the model chose this question")
 
-    def _top(self) -> tuple[tuple[str, float], ...]:
+    def _top(self, n: int = 5) -> tuple[tuple[str, float], ...]:
         from agent.belief import posterior
 
         post = posterior(self.state, self.pack, self.config.planner.belief)
-        return tuple((c, round(p, 4)) for c, p in list(post.items())[:5])
+        return tuple((c, round(p, 4)) for c, p in list(post.items())[:n])
 
     def _escalation(self, hits: list[RedFlagHit]) -> Escalation:
         first = hits[0]
