@@ -9,7 +9,7 @@ reason. The terminal chat, the UI and the simulator all consume the same steps.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -167,12 +167,12 @@ class Consultation:
 
     def _decide(self) -> Ask | Conclude:
         """The next action under the configured policy."""
-        action = next_action(self.state, self.pack, self.config.planner)
         policy = self.config.policy if self.model is not None else "planner"
+        if policy == "llm":  # the planner is not consulted at all
+            return self._llm_decides()
+        action = next_action(self.state, self.pack, self.config.planner)
         if policy == "hybrid" and isinstance(action, Ask) and action.kind == "finding":
             return self._hybrid(action)
-        if policy == "llm":
-            return self._llm_decides()
         return action
 
     def _hybrid(self, best: Ask) -> Ask:
@@ -196,22 +196,9 @@ class Consultation:
         digits = [int(d) for d in reply if d.isdigit()]
         if digits and 1 <= digits[0] <= len(options):
             chosen = options[digits[0] - 1]
-            return Ask(
-                chosen.target,
-                chosen.kind,
-                chosen.question,
-                chosen.gain,
-                chosen.separates,
-                f"the model chose option {digits[0]}: {chosen.reason}",
-            )
-        return Ask(
-            best.target,
-            best.kind,
-            best.question,
-            best.gain,
-            best.separates,
-            f"the model's choice {reply.strip()[:20]!r} was not an option; {best.reason}",
-        )
+            return replace(chosen, reason=f"the model chose option {digits[0]}: {chosen.reason}")
+        why = f"the model's choice {reply.strip()[:20]!r} was not an option; {best.reason}"
+        return replace(best, reason=why)
 
     def _llm_decides(self) -> Ask | Conclude:
         """The LM alone decides, from the conversation and retrieved context; only the
