@@ -63,10 +63,9 @@ def render(step: object) -> str:
 
 
 def build(args: argparse.Namespace):  # noqa: ANN201 - a Consultation
-    from agent.consultation import AgentConfig, Consultation
-    from agent.extract import PhraseTable
-    from agent.knowledge import default_pack
+    from agent.consultation import AgentConfig
     from agent.planner import PlannerConfig
+    from agent.resources import Resources
 
     config = config_from(args)
     planner = (
@@ -74,26 +73,10 @@ def build(args: argparse.Namespace):  # noqa: ANN201 - a Consultation
         if args.max_questions is None
         else PlannerConfig(max_questions=args.max_questions)
     )
-    model = index = None
-    if not args.no_model:
-        from agent.lm import load_chat_model
-
-        model = load_chat_model(config)
-    if not args.no_index:
-        from agent.kb import open_library
-
-        index = open_library(config)
-    pack = default_pack()
-    matcher = None
-    if not args.lexical:
-        from agent.extract import EmbeddingMatcher
-        from retrieval.embedding import Embedder
-
-        matcher = EmbeddingMatcher(pack, index.embedder if index else Embedder(config.index))
-    agent_config = AgentConfig(planner=planner, policy=args.policy)
-    return Consultation(
-        pack, PhraseTable.from_pack(pack), agent_config, model=model, index=index, matcher=matcher
+    resources = Resources.load(
+        config, model=not args.no_model, index=not args.no_index, embeddings=not args.lexical
     )
+    return resources.consultation(AgentConfig(planner=planner, policy=args.policy))
 
 
 def lines(path: str) -> Iterator[str]:
