@@ -3,7 +3,8 @@
 Naive-Bayes over findings: each condition's prior band, times for every finding present its
 frequency in the condition (a small leak when the condition does not list it, less when the
 condition lists it as arguing against), times for every finding denied one minus that, times
-demographic and onset fit. Pure functions of (state, pack, config); no I/O.
+demographic and onset fit, times what reported exam and test results say.
+Pure functions of (state, pack, config); no I/O.
 """
 
 from __future__ import annotations
@@ -91,6 +92,10 @@ def log_scores(state: ConsultationState, pack: Pack, config: BeliefConfig) -> np
         scores += np.log(model.likelihood[:, present]).sum(axis=1)
     if absent:
         scores += np.log1p(-model.likelihood[:, absent]).sum(axis=1)
+    for result in state.results.values():
+        scores += np.array(
+            [result.log_likelihood.get(c, result.otherwise) for c in model.conditions]
+        )
     group, onset = state.age_group, onset_category(state.duration_days, state.sudden)
     for i, cid in enumerate(model.conditions):
         demo = pack.conditions[cid].demographics
@@ -121,3 +126,19 @@ def posterior(state: ConsultationState, pack: Pack, config: BeliefConfig) -> dic
 def entropy(p: np.ndarray) -> float:
     q = p[p > 0]
     return float(-(q * np.log2(q)).sum())
+
+
+def expected_gains(p: np.ndarray, likelihood: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Expected entropy reduction of asking each finding (columns), and P(yes) for each."""
+    yes = p @ likelihood  # [findings]
+    joint_yes = p[:, None] * likelihood
+    joint_no = p[:, None] * (1 - likelihood)
+    post_yes = joint_yes / np.maximum(yes, 1e-12)
+    post_no = joint_no / np.maximum(1 - yes, 1e-12)
+
+    def h(q: np.ndarray) -> np.ndarray:
+        q = np.clip(q, 1e-15, 1)
+        return -(q * np.log2(q)).sum(axis=0)
+
+    gains = entropy(p) - yes * h(post_yes) - (1 - yes) * h(post_no)
+    return gains, yes

@@ -14,8 +14,10 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from agent.candidates import CandidateConfig, merge, outside_query, rank_outside, unexplained
 from agent.citations import clean_citations
 from agent.extract import EmbeddingMatcher, PhraseTable, content_words, extract
+from agent.investigations import catalogue, evidence, read_result
 from agent.knowledge import Pack, Urgency
 from agent.lm import ChatModel, GenerationOptions
 from agent.planner import Ask, Conclude, PlannerConfig, next_action, ranked_asks
@@ -44,6 +46,7 @@ class AgentConfig(BaseModel):
     planner: PlannerConfig = Field(default_factory=PlannerConfig)
     phrase_questions: bool = Field(True, description="Let the LM phrase the planner's question.")
     retrieval_k: int = Field(4, ge=0, le=20, description="Passages cited in the assessment.")
+    candidates: CandidateConfig = Field(default_factory=CandidateConfig)
     assessment_tokens: int = Field(200, ge=16, description="LM tokens for the assessment text.")
 
 
@@ -86,7 +89,15 @@ class Notice:
     reason: str
 
 
-Step = Question | Retrieval | Assessment | Escalation | Notice
+@dataclass(frozen=True)
+class Token:
+    """A piece of the assessment while the model writes it; the Assessment step that follows
+    carries the final, checked text, which replaces the draft."""
+
+    text: str
+
+
+Step = Question | Retrieval | Assessment | Escalation | Notice | Token
 
 
 GENERIC_WORDS = frozenset({"pain", "you", "any", "notice", "feel", "had"})
@@ -150,6 +161,8 @@ class Consultation:
         self.state = self.state.with_extraction(found, text)
         if last and last in self.pack.history:
             self.state = self.state.with_history(last, text)
+        if last and last.startswith(("exam:", "test:")):
+            self._record_result(last.split(":", 1)[1], text)
         hits = screen(self.state.present, self.pack)
         if hits:
             self.finished = True
@@ -164,6 +177,30 @@ class Consultation:
             return
         self.finished = True
         yield from self._conclude(action)
+
+    def conclude(self, reason: str = "asked to conclude") -> Iterator[Step]:
+        """End the history now: the assessment from what is known so far."""
+        self.finished = True
+        yield from self._conclude(Conclude(reason, self._top()))
+
+    def _record_result(self, key: str, text: str) -> None:
+        inv = catalogue(self.pack).get(key)
+        if inv is None:
+            return
+        config = self.config.planner.investigations
+        similarity = None
+        if self.matcher is not None:
+            embedder = self.matcher.embedder
+
+            def similarity(result: str, expectations: list[str]) -> list[float]:
+                vectors = embedder.encode([result, *expectations])
+                return [float(v) for v in vectors[1:] @ vectors[0]]
+
+        support = read_result(text, inv, config, similarity)
+        if support is not None:
+            self.state = self.state.with_result(
+                evidence(key, text, self.state.turn, support, config)
+            )
 
     def _decide(self) -> Ask | Conclude:
         """The next action under the configured policy."""
@@ -267,9 +304,6 @@ class Consultation:
         return reply if question_is_about(reply, words) else action.question
 
     def _conclude(self, action: Conclude) -> Iterator[Step]:
-        differential = tuple(
-            (self.pack.conditions[c].name, p) for c, p in action.top if p >= 0.01
-        ) or tuple((self.pack.conditions[c].name, p) for c, p in action.top[:1])
         top_ids = [c for c, _ in action.top[:3]]
         present = sorted(self.pack.findings[f].name.lower() for f in self.state.present)
         passages: tuple[Passage, ...] = ()
@@ -277,24 +311,57 @@ class Consultation:
             query = " ".join([*(self.pack.conditions[c].name for c in top_ids[:2]), *present[:6]])
             passages = tuple(h.passage for h in self.index.search(query, k=self.config.retrieval_k))
             yield Retrieval(query, passages, "passages for the leading conditions and findings")
+        outside, share = yield from self._outside_candidates(action)
+        pack_top = [(self.pack.conditions[c].name, p) for c, p in action.top]
+        merged = merge(pack_top, outside, share)
+        differential = tuple((n, p) for n, p, _ in merged if p >= 0.01) or tuple(
+            (n, p) for n, p, _ in merged[:1]
+        )
+        extra = [c for c in outside if c.name in {n for n, _, o in merged if o == "index"}]
+        seen = {p.id for p in passages}
+        for c in extra:
+            passages += tuple(p for p in c.passages[:1] if p.id not in seen)
+            seen |= {p.id for p in c.passages[:1]}
         urgency = min(
             (self.pack.conditions[c].urgency for c in top_ids[:2]),
             key=lambda u: u.rank,
             default=Urgency.within_days,
         )
-        text, cited = self._assessment_text(top_ids, differential, passages, urgency)
+        text, cited = yield from self._assessment_text(
+            top_ids, dict(differential), passages, urgency, extra
+        )
         yield Assessment(text, differential, cited, urgency.value, action.reason)
 
-    def _assessment_text(self, top_ids, differential, passages, urgency):  # noqa: ANN001, ANN202
+    def _outside_candidates(self, action: Conclude):  # noqa: ANN202 - a generator returning
+        """Candidates beyond the pack when its leading condition leaves findings unexplained."""
+        config = self.config.candidates
+        if self.index is None or not config.enabled or not action.top:
+            return [], 0.0
+        leading = action.top[0][0]
+        share = unexplained(self.state, self.pack, leading)
+        query = outside_query(self.state, self.pack)
+        if share < config.min_unexplained or not query:
+            return [], 0.0
+        outside = rank_outside(self.index.search(query, k=config.passages), config)
+        if outside:
+            why = (
+                f"{share:.0%} of the findings are not listed for "
+                f"{self.pack.conditions[leading].name}: candidates named from the wider index"
+            )
+            yield Retrieval(query, tuple(p for c in outside for p in c.passages[:1]), why)
+        return outside, share
+
+    def _assessment_text(self, top_ids, likelihood, passages, urgency, extra=()):  # noqa: ANN001, ANN202
         conditions = [self.pack.conditions[c] for c in top_ids]
+        conditions = [c for c in conditions if likelihood.get(c.name, 0) >= 0.01] or conditions[:1]
         present, absent = self.state.present, self.state.absent
         rows = []
-        for c, (_, p) in zip(conditions, differential, strict=False):
+        for c in conditions:
             listed = {f.id for f in c.findings}
             rows.append(
                 {
                     "name": c.name,
-                    "likelihood": p,
+                    "likelihood": likelihood.get(c.name, 0.0),
                     "for": [self.pack.findings[f].name.lower() for f in sorted(present & listed)],
                     "against": [
                         self.pack.findings[f].name.lower()
@@ -304,21 +371,32 @@ class Consultation:
                     "care": c.when_to_seek_care,
                 }
             )
-        summary = ""
+        pieces: list[str] = []
         if self.model is not None:
             prompt = render("assessment", conditions=rows, passages=passages)
-            summary = "".join(
-                self.model.stream(
-                    [{"role": "user", "content": prompt}],
-                    GenerationOptions(max_new_tokens=self.config.assessment_tokens),
-                )
-            ).strip()
+            for piece in self.model.stream(
+                [{"role": "user", "content": prompt}],
+                GenerationOptions(max_new_tokens=self.config.assessment_tokens),
+            ):
+                pieces.append(piece)
+                yield Token(piece)
+        summary = "".join(pieces).strip()
         summary, numbers = clean_citations(summary, passages)
         if summary and rows and not summary_is_grounded(summary, rows[0]["name"]):
             summary, numbers = "", []  # a summary that does not name the leading condition
+        others = [
+            {
+                "name": c.name,
+                "code": c.code,
+                "likelihood": likelihood.get(c.name, 0.0),
+                "sources": [i + 1 for i, p in enumerate(passages) if p in c.passages],
+            }
+            for c in extra
+        ]
         text = render(
             "assessment_report",
             conditions=rows,
+            others=others,
             summary=summary,
             urgency=urgency.value.replace("_", " "),
             disclaimer=DISCLAIMER,

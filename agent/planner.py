@@ -3,8 +3,9 @@ differential, or the conclusion when no question is worth asking.
 
 ``next_action(state, pack, config)`` is pure. Order of business: the question budget; the
 confidence stop; the duration (it sets the onset every condition is weighed by); red-flag
-findings of the leading conditions, screened early; then the unasked finding with the highest
-expected information gain (bits) over the current posterior. Every action carries its reason.
+findings of the leading conditions, screened early; then the unasked finding, or exam or test by
+name, with the highest expected information gain (bits) over the current posterior.
+Every action carries its reason.
 """
 
 from __future__ import annotations
@@ -14,7 +15,13 @@ from dataclasses import dataclass
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from agent.belief import BeliefConfig, build_model, entropy, log_scores, normalise
+from agent.belief import BeliefConfig, build_model, expected_gains, log_scores, normalise
+from agent.investigations import (
+    InvestigationConfig,
+    catalogue,
+    investigation_gains,
+    request_question,
+)
 from agent.knowledge import Pack
 from agent.state import ConsultationState
 
@@ -30,7 +37,10 @@ class PlannerConfig(BaseModel):
     red_flag_questions: int = Field(2, ge=0, description="Red-flag screens asked early.")
     red_flag_min_probability: float = Field(0.05, ge=0, le=1)
     leading: int = Field(25, ge=1, description="Conditions whose findings are candidates.")
-    allow_tests: bool = Field(False, description="Ask for exams and tests by name.")
+    allow_tests: bool = Field(True, description="Ask for exams and tests by name.")
+    max_tests: int = Field(2, ge=0, description="Exams and tests asked for at most.")
+    tests_after: int = Field(3, ge=0, description="Questions asked before any test.")
+    investigations: InvestigationConfig = Field(default_factory=InvestigationConfig)
     ask_duration: bool = Field(True, description="Ask how long it has been going on.")
 
 
@@ -56,22 +66,6 @@ Action = Ask | Conclude
 def _top(names: tuple[str, ...], p: np.ndarray, n: int = 5) -> tuple[tuple[str, float], ...]:
     order = np.argsort(-p)[:n]
     return tuple((names[i], round(float(p[i]), 4)) for i in order)
-
-
-def expected_gains(p: np.ndarray, likelihood: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Expected entropy reduction of asking each finding (columns), and P(yes) for each."""
-    yes = p @ likelihood  # [findings]
-    joint_yes = p[:, None] * likelihood
-    joint_no = p[:, None] * (1 - likelihood)
-    post_yes = joint_yes / np.maximum(yes, 1e-12)
-    post_no = joint_no / np.maximum(1 - yes, 1e-12)
-
-    def h(q: np.ndarray) -> np.ndarray:
-        q = np.clip(q, 1e-15, 1)
-        return -(q * np.log2(q)).sum(axis=0)
-
-    gains = entropy(p) - yes * h(post_yes) - (1 - yes) * h(post_no)
-    return gains, yes
 
 
 def next_action(state: ConsultationState, pack: Pack, config: PlannerConfig) -> Action:
@@ -125,6 +119,9 @@ def next_action(state: ConsultationState, pack: Pack, config: PlannerConfig) -> 
                 f"screening a warning sign of {', '.join(names) or 'the leading conditions'}",
             )
     ranked = ranked_asks(state, pack, config, p, n=1)
+    test = best_investigation(state, pack, config, p)
+    if test is not None and (not ranked or test.gain > ranked[0].gain):
+        return test
     if not ranked:
         return Conclude("no unasked finding is left for the leading conditions", top)
     if ranked[0].gain < config.min_gain:
@@ -148,9 +145,7 @@ def ranked_asks(
     asked = set(state.asked)
     known = set(state.observations) | asked
     leading = np.argsort(-p)[: config.leading]
-    allowed = ("symptom", "sign", "risk_factor", "history") + (
-        ("exam", "test") if config.allow_tests else ()
-    )
+    allowed = ("symptom", "sign", "risk_factor", "history")  # results come by test name
     cols = sorted(
         {
             model.column[f.id]
@@ -174,11 +169,10 @@ def ranked_asks(
         down = model.conditions[int(np.argmax(post_no - p))]
         separates = tuple(dict.fromkeys(pack.conditions[c].name for c in (up, down)))
         finding = pack.findings[fid]
-        kind = finding.kind if finding.kind in ("exam", "test") else "finding"
         out.append(
             Ask(
                 fid,
-                kind,
+                "finding",
                 finding.question,
                 float(gains[best]),
                 separates,
@@ -186,3 +180,36 @@ def ranked_asks(
             )
         )
     return out
+
+
+def best_investigation(
+    state: ConsultationState, pack: Pack, config: PlannerConfig, p: np.ndarray
+) -> Ask | None:
+    """The exam or test whose result would most change the differential, if one may be asked
+    now: tests allowed, enough history taken first, and the test budget not spent."""
+    asked_tests = [t for t in state.asked if t.startswith(("exam:", "test:"))]
+    if (
+        not config.allow_tests
+        or len(state.asked) < config.tests_after
+        or len(asked_tests) >= config.max_tests
+    ):
+        return None
+    cat = catalogue(pack)
+    done = {t.split(":", 1)[1] for t in asked_tests} | set(state.results)
+    gains = investigation_gains(p, cat, config.investigations)
+    for j in np.argsort(-gains):
+        inv = cat.investigations[j]
+        if inv.key in done:
+            continue
+        holders = [c for c in np.argsort(-p)[:5] if cat.has[c, j]]
+        names = tuple(pack.conditions[cat.conditions[c]].name for c in holders[:3])
+        return Ask(
+            f"{inv.kind}:{inv.key}",
+            inv.kind,
+            request_question(inv),
+            float(gains[j]),
+            names,
+            f"the {inv.name} gains {gains[j]:.2f} bits; it would confirm or weaken "
+            f"{', '.join(names) or 'the leading conditions'}",
+        )
+    return None

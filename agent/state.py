@@ -24,6 +24,17 @@ class Observation:
 
 
 @dataclass(frozen=True)
+class Result:
+    """An examination or test result the patient (or the measurement role) reported."""
+
+    key: str  # the investigation's canonical name
+    text: str
+    turn: int
+    log_likelihood: dict[str, float]  # condition id -> log P(result | condition)
+    otherwise: float  # log P(result | a condition that does not use this investigation)
+
+
+@dataclass(frozen=True)
 class Extraction:
     """What one message said: findings and the details that come with them."""
 
@@ -58,6 +69,7 @@ class ConsultationState:
     duration_days: float | None = None
     sudden: bool = False
     asked: tuple[str, ...] = ()  # targets already asked, in order
+    results: dict[str, Result] = field(default_factory=dict)
     turn: int = 0
 
     @property
@@ -106,6 +118,9 @@ class ConsultationState:
 
     def with_history(self, item: str, answer: str) -> ConsultationState:
         return replace(self, history={**self.history, item: answer})
+
+    def with_result(self, result: Result) -> ConsultationState:
+        return replace(self, results={**self.results, result.key: result})
 
     def with_question(self, target: str) -> ConsultationState:
         return replace(self, asked=(*self.asked, target))

@@ -7,6 +7,7 @@ from agent.consultation import (
     Notice,
     Question,
     Retrieval,
+    Token,
     question_is_about,
 )
 from agent.extract import PhraseTable, content_words
@@ -93,8 +94,10 @@ def test_assessment_cites_only_retrieved_passages(tiny_index):
     )
     model.enqueue("It is most likely cystitis, a bladder infection [1], or something else [9].")
     steps = list(c.respond("it burns when I pee"))
-    kinds = [type(s) for s in steps]
+    tokens = [s.text for s in steps if isinstance(s, Token)]
+    kinds = [type(s) for s in steps if not isinstance(s, Token)]
     assert kinds == [Retrieval, Assessment]
+    assert "".join(tokens).startswith("It is most likely cystitis")  # streamed as written
     assessment = steps[-1]
     assert "[9]" not in assessment.text
     assert [n for n, _ in assessment.cited] in ([1], [])
@@ -152,3 +155,47 @@ def test_llm_mode_stops_on_a_repeated_question():
     list(c.respond("I have a cough"))
     steps = list(c.respond("yes"))
     assert isinstance(steps[-1], Assessment) and "repeated" in steps[-1].reason
+
+
+def test_the_agent_asks_for_a_test_by_name_and_weighs_its_result():
+    from agent.belief import posterior
+
+    c = consult(config=_config(planner=PlannerConfig(tests_after=0, max_questions=6)))
+    (first,) = list(c.respond("I am a 60 year old man with crushing chest pain for an hour"))
+    steps = [first]
+    while not any(s.kind in ("exam", "test") for s in steps if isinstance(s, Question)):
+        steps += [s for s in c.respond("no") if isinstance(s, Question)]
+        assert not c.finished, "the agent concluded without asking for a test"
+    asked = steps[-1]
+    assert asked.target.split(":")[0] == asked.kind and "not done" in asked.text.lower()
+    key = asked.target.split(":", 1)[1]
+    from agent.investigations import catalogue
+
+    inv = catalogue(PACK).get(key)
+    before = posterior(c.state, PACK, c.config.planner.belief)
+    holder = max(inv.expects, key=lambda cid: before[cid])
+    list(c.respond(inv.expects[holder]))  # the result shows what this condition expects
+    after = posterior(c.state, PACK, c.config.planner.belief)
+    assert key in c.state.results
+    assert after[holder] > before[holder]
+    assert c.state.asked.count(asked.target) == 1
+
+
+def test_a_test_not_done_is_no_evidence():
+    from agent.investigations import InvestigationConfig, catalogue, read_result
+
+    inv = catalogue(PACK).investigations[0]
+    assert read_result("not done", inv, InvestigationConfig()) is None
+    assert read_result("I haven't had that", inv, InvestigationConfig()) is None
+    normal = read_result("normal", inv, InvestigationConfig())
+    assert normal is not None and not any(
+        hit for cid, hit in normal.items() if "normal" not in inv.expects[cid].lower()
+    )
+
+
+def test_conclude_on_demand_gives_an_assessment():
+    c = consult(config=_config())
+    list(c.respond("I have a sore throat and a fever"))
+    steps = list(c.conclude("the bound asked for it"))
+    assert isinstance(steps[-1], Assessment) and c.finished
+    assert steps[-1].reason == "the bound asked for it"

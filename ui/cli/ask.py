@@ -95,6 +95,8 @@ def main(argv: list[str] | None = None) -> int:
             if not args.json:
                 print(f"patient> {text}")
             for step in consultation.respond(text):
+                if type(step).__name__ == "Token":
+                    continue  # the Assessment step carries the whole text
                 if args.json:
                     print(json.dumps({"turn": n, "patient": text, **step_dict(step)}, default=str))
                 else:

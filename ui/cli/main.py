@@ -9,7 +9,8 @@ import importlib
 import sys
 
 SUBCOMMANDS = {
-    "chat": ("ui.cli.chat", "grounded question answering in the terminal"),
+    "chat": ("ui.cli.chat", "the consultation web app (Gradio), on 127.0.0.1 by default"),
+    "qa": ("ui.cli.qa", "grounded question answering in the terminal"),
     "ask": ("ui.cli.ask", "a history-taking consultation in the terminal (or from a script)"),
     "kb": ("ui.cli.kb", "build, search and inspect the medical knowledge index"),
     "model": ("ui.cli.model", "prepare the embedded language model, or try a model"),

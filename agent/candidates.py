@@ -1,0 +1,153 @@
+"""Diagnoses beyond the knowledge pack: candidates named from retrieved passages.
+
+``outside_query(state, pack)`` builds a query from what is present only (a denied symptom never
+counts as a positive), plus abnormal exam and test results; ``rank_outside(hits, config)`` groups
+the retrieved passages by the disease they describe (MedQuAD topics, ICD-10-CM categories, pack
+conditions) and ranks them by summed fused score; ``merge`` mixes them into the differential in
+proportion to how poorly the pack's leading condition explains the findings. Pure.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from agent.knowledge import Pack
+from agent.state import ConsultationState
+from retrieval.documents import Passage
+
+
+class CandidateConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    enabled: bool = Field(True, description="Name candidates from the wider index.")
+    passages: int = Field(60, ge=5, le=500, description="Passages retrieved to name candidates.")
+    keep: int = Field(5, ge=1, le=20, description="Outside candidates kept.")
+    label_sources: tuple[str, ...] = Field(
+        ("MedQuAD", "ICD-10-CM"),
+        description="Passage sources (prefixes) whose titles name a disease; the pack's own "
+        "conditions are weighed by the belief instead.",
+    )
+    min_unexplained: float = Field(
+        0.25,
+        ge=0,
+        le=1,
+        description="Outside candidates join the differential only when at least this share "
+        "of the present findings is not listed by the leading pack condition.",
+    )
+
+
+# Topic titles that name a group of diseases rather than one ("Eye Diseases").
+_GROUP = re.compile(
+    r"\b(diseases|disorders|problems|conditions|infections|injuries|defects|tumors|cancers)\b$"
+)
+_NORMAL = re.compile(r"\b(normal|unremarkable|negative|not done|within normal limits)\b")
+
+
+def normalise_name(name: str) -> str:
+    name = re.sub(r"\(.*?\)", " ", name.lower())
+    name = re.sub(r"[^a-z0-9' ]+", " ", name)
+    return " ".join(name.split())
+
+
+@dataclass(frozen=True)
+class Candidate:
+    name: str
+    score: float
+    passages: tuple[Passage, ...]
+    code: str | None = None  # ICD-10-CM code when the name is in the classification
+
+
+def outside_query(state: ConsultationState, pack: Pack, max_words: int = 60) -> str:
+    """Present findings by name and in the patient's words, and abnormal results; never a
+    denied or uncertain finding."""
+    parts: list[str] = []
+    for fid in sorted(state.present):
+        finding = pack.findings.get(fid)
+        if finding is not None:
+            parts.append(finding.name.lower())
+    for result in state.results.values():
+        if not _NORMAL.search(result.text.lower()):
+            parts.append(result.text)
+    words = " ".join(parts).split()
+    return " ".join(words[:max_words])
+
+
+def rank_outside(hits: Sequence, config: CandidateConfig) -> list[Candidate]:
+    """Candidates from search hits (objects with ``passage`` and ``score``), grouped by the
+    disease their document is about, best first."""
+    scores: dict[str, float] = {}
+    names: dict[str, str] = {}
+    passages: dict[str, list[Passage]] = {}
+    for hit in hits:
+        p = hit.passage
+        if not p.source.startswith(config.label_sources):
+            continue
+        key = normalise_name(p.title)
+        if not key or _GROUP.search(key):
+            continue
+        scores[key] = scores.get(key, 0.0) + float(hit.score)
+        names.setdefault(key, p.title[:1].upper() + p.title[1:])
+        passages.setdefault(key, []).append(p)
+    ranked = sorted(scores, key=lambda k: -scores[k])
+    return [
+        Candidate(names[k], scores[k], tuple(passages[k][:2]), icd10_code(k))
+        for k in ranked[: config.keep]
+    ]
+
+
+def unexplained(state: ConsultationState, pack: Pack, condition_id: str) -> float:
+    """The share of present findings the condition does not list."""
+    present = state.present
+    if not present:
+        return 0.0
+    listed = {f.id for f in pack.conditions[condition_id].findings}
+    return len(present - listed) / len(present)
+
+
+def merge(
+    pack_top: Sequence[tuple[str, float]],
+    outside: Sequence[Candidate],
+    share: float,
+    n: int = 5,
+) -> list[tuple[str, float, str]]:
+    """The differential as (name, probability, origin): pack conditions keep ``1 - share`` of
+    the probability, outside candidates share ``share`` by their scores. A candidate with the
+    same name as a pack condition adds to it."""
+    out: dict[str, list] = {}
+    for name, p in pack_top:
+        out[normalise_name(name)] = [name, p * (1 - share), "pack"]
+    total = sum(c.score for c in outside) or 1.0
+    for c in outside:
+        key = normalise_name(c.name)
+        weight = share * c.score / total
+        if key in out:
+            out[key][1] += weight
+        else:
+            out[key] = [c.name, weight, "index"]
+    ranked = sorted(out.values(), key=lambda row: -row[1])[:n]
+    return [(name, round(p, 4), origin) for name, p, origin in ranked]
+
+
+@functools.cache
+def _icd10_names() -> dict[str, str]:
+    try:
+        import simple_icd_10_cm as cm
+    except ImportError:  # pragma: no cover - a declared dependency
+        return {}
+    names: dict[str, str] = {}
+    for code in cm.get_all_codes(with_dots=True):
+        for text in [cm.get_description(code), *cm.get_inclusion_term(code)]:
+            names.setdefault(normalise_name(text), code)
+    return names
+
+
+def icd10_code(name: str) -> str | None:
+    """The ICD-10-CM code whose name or inclusion term equals ``name`` (normalised)."""
+    key = normalise_name(name)
+    table = _icd10_names()
+    return table.get(key) or table.get(key + " unspecified")
