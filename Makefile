@@ -10,7 +10,7 @@ export ANAMNESIS_MEDQUAD ?= $(if $(SHARED_MEDQUAD),$(abspath $(SHARED_MEDQUAD)),
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: setup chat test lint bench
+.PHONY: setup chat test lint bench browser adapter
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -28,8 +28,17 @@ chat: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check agent retrieval training ui tests
 
-test: lint
+# The browser test needs Debian's Chromium; where apt-get is not allowed it skips.
+browser:
+	@command -v chromium >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null) || echo "chromium not installed: the browser test will skip"
+
+test: lint browser
 	$(VENV)/bin/pytest -q
+
+# The questioning adapter for the llm and hybrid policies (needs the index: make chat once).
+adapter: $(STAMP)
+	$(VENV)/bin/anamnesis model prepare
+	$(VENV)/bin/anamnesis train adapter --out agent/adapters/smollm2-questioning
 
 bench: $(STAMP)
 	$(VENV)/bin/anamnesis bench retrieval

@@ -11,6 +11,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from agent.citations import clean_citations
+from agent.emergency import LEARNED_ADVICE, EmergencyClassifier
 from agent.extract import EmbeddingMatcher, PhraseTable, extract
 from agent.knowledge import Pack
 from agent.lm import ChatModel, GenerationOptions, Message
@@ -48,16 +49,26 @@ Step = Retrieved | Token | Answered | Escalated
 
 
 def red_flags(
-    text: str, pack: Pack, table: PhraseTable, matcher: EmbeddingMatcher | None = None
+    text: str,
+    pack: Pack,
+    table: PhraseTable,
+    matcher: EmbeddingMatcher | None = None,
+    classifier: EmergencyClassifier | None = None,
 ) -> Escalated | None:
-    """Screen one message against the red-flag catalogue; None when nothing fires."""
+    """Screen one message against the red-flag catalogue, then (if given) the learned
+    classifier; None when neither fires."""
     from agent.triage import screen
 
     present = {o.finding for o in extract(text, table, matcher=matcher).observations if o.present}
     hits = screen(present, pack)
-    if not hits:
-        return None
-    return Escalated(hits[0].advice, hits[0].reason, tuple(h.rule for h in hits))
+    if hits:
+        return Escalated(hits[0].advice, hits[0].reason, tuple(h.rule for h in hits))
+    if classifier is not None:
+        flagged, p = classifier.flags(text)
+        if flagged:
+            why = f"the message reads like an emergency (classifier {p:.0%})"
+            return Escalated(LEARNED_ADVICE, why, ("learned_classifier",))
+    return None
 
 
 def answer(

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from agent.candidates import CandidateConfig, merge, outside_query, rank_outside, unexplained
 from agent.citations import clean_citations
+from agent.emergency import LEARNED_ADVICE, EmergencyClassifier
 from agent.extract import EmbeddingMatcher, PhraseTable, content_words, extract
 from agent.investigations import catalogue, evidence, read_result
 from agent.knowledge import Pack, Urgency
@@ -129,6 +130,7 @@ class Consultation:
     model: ChatModel | None = None
     index: KnowledgeIndex | None = None
     matcher: EmbeddingMatcher | None = None
+    emergency: EmergencyClassifier | None = None
     state: ConsultationState = field(default_factory=ConsultationState)
     finished: bool = False
     transcript: list[tuple[str, str]] = field(default_factory=list)  # (role, text)
@@ -167,6 +169,11 @@ class Consultation:
         if hits:
             self.finished = True
             yield self._escalation(hits)
+            return
+        learned = self._learned_escalation(text)
+        if learned is not None:
+            self.finished = True
+            yield learned
             return
         action = self._decide()
         if isinstance(action, Ask):
@@ -273,6 +280,21 @@ class Consultation:
         post = posterior(self.state, self.pack, self.config.planner.belief)
         return tuple((c, round(p, 4)) for c, p in list(post.items())[:n])
 
+    def _learned_escalation(self, text: str) -> Escalation | None:
+        """The learned classifier's second opinion when no rule fired: it errs towards safety."""
+        if self.emergency is None:
+            return None
+        flagged, p = self.emergency.flags(text)
+        if not flagged:
+            return None
+        names = sorted(self.pack.findings[f].name.lower() for f in self.state.present)
+        reason = (
+            f"what you describe reads like an emergency (a classifier trained on emergency and "
+            f"non-urgent messages rates it {p:.0%}, at or above its {self.emergency.threshold:.0%} "
+            "threshold); no single warning-sign rule matched, so this errs on the side of safety"
+        )
+        return Escalation(LEARNED_ADVICE, reason, ("learned_classifier",), tuple(names))
+
     def _escalation(self, hits: list[RedFlagHit]) -> Escalation:
         first = hits[0]
         names = sorted({self.pack.findings[f].name for h in hits for f in h.findings})
@@ -292,15 +314,14 @@ class Consultation:
             finding=finding.name,
             complaint=self.state.chief_complaint,
         )
-        reply = (
-            "".join(
-                self.model.stream(
-                    [{"role": "user", "content": prompt}], GenerationOptions(max_new_tokens=48)
-                )
-            )
-            .strip()
-            .strip('"')
-        )
+        reply = ""
+        for piece in self.model.stream(
+            [{"role": "user", "content": prompt}], GenerationOptions(max_new_tokens=40)
+        ):
+            reply += piece
+            if "?" in reply or "\n" in reply.strip():  # one question is all we want
+                break
+        reply = reply.split("?")[0].strip().strip('"') + "?" if "?" in reply else reply.strip()
         return reply if question_is_about(reply, words) else action.question
 
     def _conclude(self, action: Conclude) -> Iterator[Step]:

@@ -8,9 +8,13 @@ and durations, severity, age and sex. Pure functions over a precomputed ``Phrase
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
 
 from agent.knowledge import Pack
 from agent.state import Extraction, Observation, Sex
@@ -137,7 +141,7 @@ _SEVERITY = re.compile(
     r"excruciating|agony|worst|slight|horrendous|killing me)\b"
 )
 _AGE = re.compile(
-    r"\b(\d{1,3})\s*(?:-|\s)?(years?|yrs?|y/?o|months?|weeks?|days?)(?:[- ]old)?\b"
+    r"\b(\d{1,3})\s*(?:-|\s)?(years?|yrs?|y/?o|months?|weeks?|days?)([- ]old)?\b"
     r"|\b(?:i'?m|i am|aged|age)\s+(\d{1,3})\b"
 )
 _FEMALE = re.compile(
@@ -445,20 +449,20 @@ def _duration(text: str) -> tuple[float | None, str | None]:
 
 def _age(text: str) -> float | None:
     for m in _AGE.finditer(text):
-        if m.group(3):
-            value = float(m.group(3))
+        if m.group(4):
+            value = float(m.group(4))
             return value if value <= 110 else None
-        value, unit = float(m.group(1)), m.group(2)
-        if unit.startswith(("month",)):
+        value, unit, old = float(m.group(1)), m.group(2), bool(m.group(3))
+        # "for 7 months", "3 weeks", "2 years ago" are durations: an age needs "old" (or y/o)
+        if not old and unit not in ("yo", "y/o"):
+            continue
+        if unit.startswith("month"):
             return value / 12
         if unit.startswith("week"):
             return value / 52
         if unit.startswith("day"):
-            # "3 days" is usually a duration, not an age; only "3 days old" is an age
-            if "old" in m.group(0):
-                return value / 365
-            continue
-        if value <= 110 and ("old" in m.group(0) or unit.startswith(("y", "yr"))):
+            return value / 365
+        if value <= 110:
             return value
     return None
 
@@ -558,7 +562,13 @@ class EmbeddingMatcher:
     utterances (README), so the measured figures with it are somewhat optimistic.
     """
 
-    def __init__(self, pack: Pack, embedder, threshold: float = 0.75) -> None:  # noqa: ANN001
+    def __init__(
+        self,
+        pack: Pack,
+        embedder,  # noqa: ANN001
+        threshold: float = 0.75,
+        cache_dir: Path | None = None,
+    ) -> None:
         self.embedder = embedder
         self.threshold = threshold
         seen: set[str] = set()
@@ -571,7 +581,7 @@ class EmbeddingMatcher:
                 if key not in seen:  # one wording, one finding
                     seen.add(key)
                     self.wordings.append((w, f.id))
-        self.vectors = embedder.encode([w for w, _ in self.wordings])
+        self.vectors = cached_vectors(embedder, [w for w, _ in self.wordings], cache_dir)
 
     def match(self, clauses: list[str]) -> list[tuple[int, str, float]]:
         """(clause index, finding id, cosine) for every clause that clears the threshold."""
@@ -584,6 +594,29 @@ class EmbeddingMatcher:
             if row[j] >= self.threshold:
                 out.append((i, self.wordings[j][1], float(row[j])))
         return out
+
+
+def cached_vectors(embedder, texts: list[str], cache_dir: Path | None) -> np.ndarray:  # noqa: ANN001
+    """The texts' embeddings, kept in ``cache_dir`` under a key of the texts and the embedder's
+    model, so a restart does not embed the catalogue again. A damaged cache is rebuilt."""
+    if cache_dir is None:
+        return embedder.encode(texts)
+    config = getattr(embedder, "config", None)
+    model_name = f"{getattr(config, 'embedder', 'embedder')}/{getattr(config, 'dtype', '')}"
+    digest = hashlib.sha256("\n".join([model_name, *texts]).encode()).hexdigest()[:16]
+    path = Path(cache_dir) / f"wordings-{digest}.npy"
+    try:
+        vectors = np.load(path)
+        if vectors.shape[0] == len(texts):
+            return vectors
+    except (OSError, ValueError):
+        pass
+    vectors = embedder.encode(texts)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp.npy")
+    np.save(tmp, vectors)
+    tmp.replace(path)
+    return vectors
 
 
 def clauses_of(text: str) -> list[str]:

@@ -1,22 +1,27 @@
 """What a consultation needs, loaded once and shared: the pack, the phrase table, the chat
-model, the knowledge index and the embedding matcher.
+model, the knowledge index, the embedding matcher and the emergency classifier.
 
-``Resources.load(config, model=..., index=..., embeddings=...)`` loads them (slow: seconds);
-``resources.consultation(agent_config)`` then makes a fresh, independent Consultation cheaply,
-so a web server or an evaluation run holds one ``Resources`` and many consultations.
+``Resources.load(config, model=..., index=..., embeddings=..., emergency=...)`` loads them
+(slow: seconds); ``resources.consultation(agent_config)`` then makes a fresh, independent
+Consultation cheaply, so a web server or an evaluation run holds one ``Resources`` and many
+consultations.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 from dataclasses import dataclass, field
 
 from agent.config import AppConfig
 from agent.consultation import AgentConfig, Consultation
+from agent.emergency import EmergencyClassifier
 from agent.extract import EmbeddingMatcher, PhraseTable
 from agent.knowledge import Pack, default_pack
 from agent.lm import ChatModel
 from retrieval.index import KnowledgeIndex
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -26,6 +31,7 @@ class Resources:
     model: ChatModel | None = None
     index: KnowledgeIndex | None = None
     matcher: EmbeddingMatcher | None = None
+    emergency: EmergencyClassifier | None = None
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @classmethod
@@ -36,8 +42,11 @@ class Resources:
         model: bool = True,
         index: bool = True,
         embeddings: bool = True,
+        emergency: bool = False,
     ) -> Resources:
-        """Load what is asked for. Missing model or index raise their clear errors."""
+        """Load what is asked for. Missing model or index raise their clear errors. The learned
+        emergency classifier is off by default: it over-escalates plain everyday complaints
+        (README, "Red flags")."""
         pack = default_pack()
         chat_model = knowledge_index = matcher = None
         if model:
@@ -55,8 +64,18 @@ class Resources:
                 from retrieval.embedding import Embedder
 
                 embedder = Embedder(config.index)
-            matcher = EmbeddingMatcher(pack, embedder)
-        return cls(pack, PhraseTable.from_pack(pack), chat_model, knowledge_index, matcher)
+            matcher = EmbeddingMatcher(pack, embedder, cache_dir=config.home / "cache")
+        classifier = None
+        if emergency:
+            from agent.emergency import SHIPPED
+
+            if (SHIPPED / "emergency.json").exists():
+                classifier = EmergencyClassifier.load(SHIPPED)
+            else:
+                log.warning("no emergency classifier at %s: red-flag rules only", SHIPPED)
+        return cls(
+            pack, PhraseTable.from_pack(pack), chat_model, knowledge_index, matcher, classifier
+        )
 
     def consultation(self, config: AgentConfig | None = None) -> Consultation:
         """A new consultation sharing these resources; its state is its own."""
@@ -67,4 +86,5 @@ class Resources:
             model=self.model,
             index=self.index,
             matcher=self.matcher,
+            emergency=self.emergency,
         )

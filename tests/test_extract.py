@@ -1,5 +1,6 @@
 """Finding extraction: lexical matches, negation, uncertainty, short answers, details."""
 
+import numpy as np
 import pytest
 
 from agent.extract import PhraseTable, extract, short_answer
@@ -93,3 +94,24 @@ def test_extraction_on_the_labelled_set(table):
 
 
 RECALL_FLOOR = 0.55
+
+
+def test_wording_vectors_are_cached_in_the_data_folder(tmp_path, embedder):
+    from agent.extract import cached_vectors
+
+    texts = ["chest pain", "a runny nose"]
+    first = cached_vectors(embedder, texts, tmp_path)
+    (cached,) = tmp_path.glob("wordings-*.npy")
+    cached.write_bytes(b"damaged")  # a damaged cache is rebuilt, not trusted
+    again = cached_vectors(embedder, texts, tmp_path)
+    assert np.allclose(first, again)
+    assert np.allclose(np.load(cached), first)
+    assert cached_vectors(embedder, ["another text"], tmp_path).shape[0] == 1
+    assert len(list(tmp_path.glob("wordings-*.npy"))) == 2
+
+
+def test_a_duration_is_not_read_as_an_age(table):
+    assert extract("I've had it for 7 months", table).age_years is None
+    assert extract("diagnosed 2 years ago", table).age_years is None
+    assert extract("my 3 year old has a cough", table).age_years == 3
+    assert extract("I'm a 45-year-old man", table).age_years == 45

@@ -41,3 +41,43 @@ def test_pack_index_answers_clinical_queries(tmp_path, embedder):
     for query, expected in queries.items():
         titles = [h.passage.title.lower() for h in index.search(query, k=3)]
         assert any(expected in t for t in titles), (query, titles)
+
+
+def test_a_whole_consultation_with_the_real_model(prepared_home, tmp_path, embedder):
+    """History taking to a cited assessment with the embedded model phrasing and summarising."""
+    from agent.consultation import AgentConfig, Assessment, Question, Retrieval, Token
+    from agent.extract import EmbeddingMatcher, PhraseTable
+    from agent.knowledge import default_pack, pack_documents
+    from agent.planner import PlannerConfig
+    from retrieval.index import KnowledgeIndex, build_index
+
+    build_index(pack_documents(), tmp_path / "pack", progress=False, embedder=embedder)
+    index = KnowledgeIndex(tmp_path / "pack", embedder=embedder)
+    pack = default_pack()
+    model = load_chat_model(AppConfig(home=prepared_home))
+    from agent.consultation import Consultation
+
+    consultation = Consultation(
+        pack,
+        PhraseTable.from_pack(pack),
+        AgentConfig(planner=PlannerConfig(max_questions=4), assessment_tokens=60),
+        model=model,
+        index=index,
+        matcher=EmbeddingMatcher(pack, embedder),
+    )
+    steps = list(consultation.respond("It burns when I pee and I need to go all the time"))
+    for answer in ("two days", "no", "no", "no", "no"):
+        if consultation.finished:
+            break
+        steps += list(consultation.respond(answer))
+    questions = [s for s in steps if isinstance(s, Question)]
+    assert questions and all(q.text.strip().endswith("?") for q in questions)
+    assert len({q.target for q in questions}) == len(questions)  # never repeated
+    assert consultation.finished and isinstance(steps[-1], Assessment)
+    assessment = steps[-1]
+    assert any(isinstance(s, Token) for s in steps)  # the summary was streamed
+    assert any(isinstance(s, Retrieval) for s in steps)
+    retrieved = {p.id for s in steps if isinstance(s, Retrieval) for p in s.passages}
+    assert {p.id for _, p in assessment.cited} <= retrieved  # only what was retrieved
+    assert "cystitis" in " ".join(n.lower() for n, _ in assessment.differential)
+    assert "not a diagnosis" in assessment.text

@@ -89,6 +89,25 @@ def test_transformers_backend_streams_with_the_chat_template(tiny_lm_dir):
     assert isinstance(text, str) and len(model.tokenizer(text)["input_ids"]) <= 6
 
 
+def test_a_consumer_that_stops_early_stops_the_generation(tiny_lm_dir):
+    import threading
+
+    model = load_chat_model(
+        AppConfig(model=ModelConfig(model=str(tiny_lm_dir), max_new_tokens=8000))
+    )
+    model.model.generation_config.eos_token_id = None  # nothing ends it but the consumer
+
+    def generating() -> bool:
+        return any(t.name == "anamnesis-generate" for t in threading.enumerate())
+
+    stream = model.stream(MSGS)
+    next(stream)
+    assert generating()  # 8,000 tokens to go, in its own thread
+    stream.close()  # the consumer goes away
+    assert not generating()  # and the generation stopped with it
+    assert len(list(model.stream(MSGS, GenerationOptions(max_new_tokens=3)))) >= 1
+
+
 def test_transformers_backend_applies_a_lora_adapter(tiny_lm_dir, tmp_path):
     import torch
     from peft import LoraConfig, get_peft_model

@@ -25,6 +25,7 @@ def data(tmp_path):
     pairs = [preference_row(p, "Any fever?", "CONCLUDE", kind="premature") for p in prompts]
     write_jsonl(folder / "sft.jsonl", sft, "sft")
     write_jsonl(folder / "preferences.jsonl", pairs, "preference")
+    (folder / "card.md").write_text("# How these rows were made\n")
     return folder
 
 
@@ -55,7 +56,9 @@ def test_sft_then_dpo_train_the_adapter_and_it_loads_back(tiny_lm_dir, data, tmp
     assert [ln["step"] for ln in lines] == [1, 2, 3] and all("loss" in ln for ln in lines)
     recorded = json.loads((sft_dir / "train_config.json").read_text())
     assert recorded["kind"] == "sft" and recorded["config"]["max_steps"] == 3
+    assert recorded["dtype"] in ("bfloat16", "float32")  # 'auto' resolved, as inference does
     assert (sft_dir / "card.md").exists() and not (sft_dir / "checkpoints").exists()
+    assert (sft_dir / "data_card.md").read_text() == "# How these rows were made\n"
 
     dpo_dir = run_dpo(
         DPORunConfig(out=tmp_path / "dpo", sft_adapter=sft_dir, **common), app, command="test dpo"
@@ -73,7 +76,7 @@ def test_sft_then_dpo_train_the_adapter_and_it_loads_back(tiny_lm_dir, data, tmp
 def test_the_cli_resumes_a_run_and_refuses_to_mix_two(tiny_lm_dir, data, tmp_path, capsys):
     out = tmp_path / "sft"
     args = ["sft", "--data", str(data), "--out", str(out), "--model", str(tiny_lm_dir)]
-    args += ["--batch-size", "2", "--save-steps", "1", "--keep-checkpoints"]
+    args += ["--batch-size", "2", "--save-steps", "1", "--keep-checkpoints", "--lora-layers", "1"]
     assert main([*args, "--max-steps", "2"]) == 0
     assert "Adapter in" in capsys.readouterr().out
     assert main([*args, "--max-steps", "3"]) == 2
@@ -81,6 +84,7 @@ def test_the_cli_resumes_a_run_and_refuses_to_mix_two(tiny_lm_dir, data, tmp_pat
     assert main([*args, "--max-steps", "3", "--resume"]) == 0
     steps = [json.loads(ln)["step"] for ln in (out / "loss.jsonl").read_text().splitlines()]
     assert steps == [1, 2, 3]
+    assert {k.split(".layers.")[1].split(".")[0] for k in _weights(out)} == {"1"}  # the last
     assert json.loads((out / "card.json").read_text())["command"].startswith("anamnesis train sft")
 
 

@@ -28,6 +28,7 @@ from ui.web.view import (
     sources_markdown,
 )
 
+OPENING = "I have had a bad headache and a fever for two days"
 DIFF = (("Migraine", 0.5), ("Influenza", 0.3), ("Tension headache", 0.2))
 P1 = Passage("p1", "d1", "Migraine", "Test", "https://example.org/m", "", "Throbbing headache.")
 P2 = Passage("p2", "d2", "Influenza", "Test", "", "", "Fever and aches. " * 100)
@@ -133,7 +134,7 @@ def test_auth_must_be_user_colon_password():
             parse_auth(bad)
 
 
-def test_the_chat_command_refuses_an_open_host_before_loading_anything(capsys):
+def test_the_chat_command_refuses_an_open_host_or_a_taken_port_before_loading(capsys):
     from ui.cli.chat import main
 
     assert main(["--host", "0.0.0.0", "--no-model"]) == 2
@@ -141,6 +142,11 @@ def test_the_chat_command_refuses_an_open_host_before_loading_anything(capsys):
     assert "--auth" in err and "--open-server" in err
     assert main(["--host", "0.0.0.0", "--auth", "nopassword"]) == 2
     assert "USER:PASS" in capsys.readouterr().err
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        assert main(["--no-model", "--port", str(taken.getsockname()[1])]) == 2
+    assert "in use" in capsys.readouterr().err
 
 
 def free_port() -> int:
@@ -149,42 +155,55 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-class FakeLog:
-    """Records what the app asks of the session log (stand-in for agent.sessionlog)."""
-
-    def __init__(self) -> None:
-        self.started: list[bool] = []
-        self.turns: list[tuple[str, str]] = []
-
-    def start(self, policy: str, config: dict, consent: bool) -> str | None:
-        self.started.append(consent)
-        return f"s{len(self.started)}" if consent else None
-
-    def record(self, sid, text, steps):  # noqa: ANN001, ANN201
-        yield from steps
-        if sid is not None:
-            self.turns.append((sid, text))
-
-    def feedback(self, sid, turn, rating, comment=""):  # noqa: ANN001, ANN201
-        raise AssertionError("not called in this test")
-
-
 @pytest.fixture
-def served():
-    """A no-model app on a free localhost port, with its log; closed afterwards."""
+def serve():
+    """Serve an app on a free localhost port: ``serve(model=..., index=...) -> (url, log)``."""
+    from agent.config import load_config
     from agent.extract import PhraseTable
     from agent.knowledge import default_pack
     from agent.resources import Resources
+    from agent.sessionlog import SessionLog
     from ui.web.app import WebConfig, build_app, launch
 
-    pack = default_pack()
-    resources = Resources(pack, PhraseTable.from_pack(pack))
-    log = FakeLog()
-    config = WebConfig(port=free_port())
-    app = build_app(resources, log, AgentConfig(planner=PlannerConfig(max_questions=2)), config)
-    url = launch(app, config, block=False)
-    yield url, log
-    app.close(verbose=False)
+    apps = []
+
+    def start(model=None, index=None):  # noqa: ANN001, ANN202
+        pack = default_pack()
+        resources = Resources(pack, PhraseTable.from_pack(pack), model=model, index=index)
+        log = SessionLog.default(load_config())  # in the test's temp data folder
+        config = WebConfig(port=free_port())
+        agent = AgentConfig(planner=PlannerConfig(max_questions=2))
+        apps.append(build_app(resources, log, agent, config))
+        return launch(apps[-1], config, block=False), log
+
+    yield start
+    for app in apps:
+        app.close(verbose=False)
+
+
+@pytest.fixture
+def served(serve):
+    """A no-model app with no index, and its log."""
+    return serve()
+
+
+def test_the_reply_streams_token_by_token_then_shows_the_final_assessment(serve, tiny_index):
+    from gradio_client import Client
+
+    from agent.lm import ScriptedModel
+
+    model = ScriptedModel(default="Scarlet fever fits the fever and headache best [1].")
+    url, _ = serve(model=model, index=tiny_index)
+    client = Client(url, verbose=False)
+    for text in [OPENING, "no"]:
+        client.predict(text, False, api_name="/chat")
+    job = client.submit("no", False, api_name="/chat")
+    job.result()
+    bubbles = [str(out[0][-1]["content"]) for out in job.outputs()]
+    drafts = [b for b in bubbles if "fits the fever" in b and "not a diagnosis" not in b]
+    assert drafts, bubbles  # the summary was shown while it was being written
+    assert len({len(d) for d in drafts}) > 1  # and it grew piece by piece
+    assert "not a diagnosis" in bubbles[-1] and "**[1] Influenza**" in job.outputs()[-1][2]
 
 
 def test_consent_off_stores_nothing_and_on_stores_each_turn(served):
@@ -192,23 +211,39 @@ def test_consent_off_stores_nothing_and_on_stores_each_turn(served):
 
     url, log = served
     off, on = Client(url, verbose=False), Client(url, verbose=False)
-    for text in ["I have had a bad headache and a fever for two days", "no"]:
+    for text in [OPENING, "no"]:
         chat, *_ = off.predict(text, False, api_name="/chat")
         on.predict(text, True, api_name="/chat")
     assert chat[-1]["role"] == "assistant" and "Why this question" in str(chat[-1]["content"])
-    assert log.started == [False, True]  # consent is read once per consultation
-    assert [sid for sid, _ in log.turns] == ["s2", "s2"]  # the consented session only
+    (stored,) = log.sessions()  # the consented session only
+    record = log.session(stored.id)
+    assert [t.patient_text for t in record.turns] == [OPENING, "no"]
+    assert [t.steps[-1].type for t in record.turns] == ["question", "question"]
 
 
-def test_an_empty_message_gets_a_gentle_notice_outside_the_chat(served):
+def test_consent_withdrawn_mid_consultation_deletes_it_and_stores_no_more(served):
     from gradio_client import Client
 
     url, log = served
-    chat, chart, _, banner, status, box = Client(url, verbose=False).predict(
-        "   ", True, api_name="/chat"
-    )
-    assert chat == [] and banner == "" and "your own words" in status
-    assert log.started == [] and log.turns == []
+    client = Client(url, verbose=False)
+    client.predict(OPENING, True, api_name="/chat")
+    assert len(log.sessions()) == 1
+    assert "deleted" in client.predict(False, api_name="/consent")
+    client.predict("no", False, api_name="/chat")
+    assert log.sessions() == []
+
+
+def test_an_empty_message_gets_a_notice_and_a_huge_one_is_cut_with_a_notice(served):
+    from gradio_client import Client
+
+    url, log = served
+    client = Client(url, verbose=False)
+    chat, chart, _, banner, status, box = client.predict("   ", True, api_name="/chat")
+    assert chat == [] and banner == "" and "your own words" in status and box == ""
+    assert log.sessions() == []  # nothing was started or stored
+    chat, *_ = client.predict("I have a headache. " * 500, False, api_name="/chat")
+    assert "_Your message was long" in str(chat[-1]["content"])
+    assert "Why this question" in str(chat[-1]["content"])
 
 
 def test_the_load_benchmark_drives_concurrent_sessions(served):

@@ -4,6 +4,8 @@
   assert present, absent or uncertain -> ``score_extraction`` (micro precision and recall).
 - ``training/cases/redflag_vignettes.jsonl``: emergencies and look-alikes ->
   ``score_triage`` (emergency recall, false-escalation rate).
+- ``training/cases/pii_sentences.jsonl``: patient messages with their personal-data spans ->
+  ``score_scrubber`` (span precision and recall, by type and type-agnostic).
 Measurement only: never train on these, never tune a rule to one of them.
 """
 
@@ -19,6 +21,7 @@ from agent.state import Extraction
 CASES_DIR = Path(__file__).parent / "cases"
 UTTERANCES = CASES_DIR / "extraction_utterances.jsonl"
 VIGNETTES = CASES_DIR / "redflag_vignettes.jsonl"
+PII_SENTENCES = CASES_DIR / "pii_sentences.jsonl"
 
 
 def read_jsonl(path: Path) -> list[dict]:
@@ -114,4 +117,80 @@ def score_triage(rows: list[dict], is_emergency: Callable[[str], bool]) -> dict[
         "false_escalation_rate": round(len(false) / max(len(benign), 1), 4),
         "missed": [{"id": r["id"], "text": r["text"]} for r in missed],
         "false_escalations": [{"id": r["id"], "text": r["text"]} for r in false],
+    }
+
+
+def _span_scores(
+    gold: list[tuple[int, int, str]], got: list[tuple[int, int, str]], typed: bool
+) -> tuple[int, int]:
+    """(predicted spans that overlap a gold span, gold spans overlapped by a prediction)."""
+
+    def hit(a: tuple[int, int, str], b: tuple[int, int, str]) -> bool:
+        return a[0] < b[1] and b[0] < a[1] and (not typed or a[2] == b[2])
+
+    return (
+        sum(any(hit(p, g) for g in gold) for p in got),
+        sum(any(hit(g, p) for p in got) for g in gold),
+    )
+
+
+def _overlap_prf(right_predicted: int, predicted: int, found_gold: int, gold: int) -> dict:
+    precision = right_predicted / max(predicted, 1)
+    recall = found_gold / max(gold, 1)
+    return {
+        "precision": round(precision, 4),
+        "recall": round(recall, 4),
+        "f1": round(2 * precision * recall / max(precision + recall, 1e-9), 4),
+        "predicted": predicted,
+        "gold": gold,
+    }
+
+
+def score_scrubber(
+    rows: list[dict], find_spans: Callable[[str], Iterable[tuple[int, int, str]]]
+) -> dict[str, object]:
+    """Span-level precision and recall of a personal-data finder.
+
+    A predicted span is right when it overlaps a gold span of the same type (``typed``) or of
+    any type (``untyped``); a gold span is found when a right prediction overlaps it. Also per
+    type, and how many sentences without personal data had something flagged."""
+    counts = {"typed": [0, 0, 0, 0], "untyped": [0, 0, 0, 0]}
+    per_type: dict[str, list[int]] = {}
+    clean = clean_flagged = 0
+    errors = []
+    for row in rows:
+        gold = [(s["start"], s["end"], s["type"]) for s in row["spans"]]
+        got = [(int(a), int(b), str(t)) for a, b, t in find_spans(row["text"])]
+        for key, typed in (("typed", True), ("untyped", False)):
+            right, found = _span_scores(gold, got, typed)
+            c = counts[key]
+            c[0], c[1], c[2], c[3] = c[0] + right, c[1] + len(got), c[2] + found, c[3] + len(gold)
+        for kind in {t for *_, t in gold} | {t for *_, t in got}:
+            g = [x for x in gold if x[2] == kind]
+            p = [x for x in got if x[2] == kind]
+            right, found = _span_scores(g, p, True)
+            c = per_type.setdefault(kind, [0, 0, 0, 0])
+            c[0], c[1], c[2], c[3] = c[0] + right, c[1] + len(p), c[2] + found, c[3] + len(g)
+        if not gold:
+            clean += 1
+            clean_flagged += bool(got)
+        right, found = _span_scores(gold, got, True)
+        if right < len(got) or found < len(gold):
+            text = row["text"]
+            errors.append(
+                {
+                    "id": row["id"],
+                    "text": text,
+                    "gold": [f"{t}:{text[a:b]}" for a, b, t in gold],
+                    "predicted": [f"{t}:{text[a:b]}" for a, b, t in got],
+                }
+            )
+    return {
+        "sentences": len(rows),
+        "sentences_without_pii": clean,
+        "clean_sentences_flagged": clean_flagged,
+        "typed": _overlap_prf(*counts["typed"]),
+        "untyped": _overlap_prf(*counts["untyped"]),
+        "by_type": {k: _overlap_prf(*v) for k, v in sorted(per_type.items())},
+        "errors": errors,
     }

@@ -63,7 +63,7 @@ class TransformersChatModel:
     def stream(
         self, messages: Sequence[Message], options: GenerationOptions | None = None
     ) -> Iterator[str]:
-        from transformers import TextIteratorStreamer
+        from transformers import StoppingCriteriaList, TextIteratorStreamer
 
         opts = options or GenerationOptions.from_config(self.config)
         inputs = self.encode(messages)
@@ -75,13 +75,18 @@ class TransformersChatModel:
             if opts.temperature > 0
             else {"do_sample": False, "temperature": None, "top_p": None, "top_k": None}
         )
+        cancelled = threading.Event()
+        stopping = StoppingCriteriaList([_Cancelled(cancelled)])
         kwargs = dict(
             **inputs,
             streamer=streamer,
             max_new_tokens=opts.max_new_tokens,
             pad_token_id=self.tokenizer.pad_token_id,
+            stopping_criteria=stopping,
             **sampling,
         )
+        if opts.stop:  # the model stops itself; cut_at_stop trims the stop string
+            kwargs.update(stop_strings=list(opts.stop), tokenizer=self.tokenizer)
         errors: list[BaseException] = []
 
         def run() -> None:
@@ -91,9 +96,31 @@ class TransformersChatModel:
                 errors.append(exc)
                 streamer.end()
 
-        thread = threading.Thread(target=run, daemon=True)
+        thread = threading.Thread(target=run, daemon=True, name="anamnesis-generate")
         thread.start()
-        yield from cut_at_stop((t for t in streamer if t), opts.stop)
-        thread.join()
+        consumed = False
+        try:
+            yield from cut_at_stop((t for t in streamer if t), opts.stop)
+            consumed = True
+        finally:  # a consumer that stops early stops the generation too
+            cancelled.set()
+            if not consumed:
+                for _ in streamer:  # up to the end signal, so the generating thread finishes
+                    pass
+            thread.join()
         if errors:
             raise errors[0]
+
+
+class _Cancelled:
+    """A stopping criterion that ends generation once the consumer has gone."""
+
+    def __init__(self, event: threading.Event) -> None:
+        self.event = event
+
+    def __call__(self, input_ids, scores, **kwargs):  # noqa: ANN001, ANN003, ANN204
+        import torch
+
+        return torch.full(
+            (input_ids.shape[0],), self.event.is_set(), dtype=torch.bool, device=input_ids.device
+        )

@@ -30,6 +30,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--no-model", action="store_true", help="no language model: catalogue wording")
     p.add_argument("--no-index", action="store_true", help="no retrieval in the assessment")
     p.add_argument("--lexical", action="store_true", help="read findings by wording only")
+    p.add_argument(
+        "--emergency-classifier",
+        action="store_true",
+        help="add the learned emergency classifier after the red-flag rules (over-escalates)",
+    )
     add_config_flags(p)
     return p
 
@@ -74,7 +79,11 @@ def build(args: argparse.Namespace):  # noqa: ANN201 - a Consultation
         else PlannerConfig(max_questions=args.max_questions)
     )
     resources = Resources.load(
-        config, model=not args.no_model, index=not args.no_index, embeddings=not args.lexical
+        config,
+        model=not args.no_model,
+        index=not args.no_index,
+        embeddings=not args.lexical,
+        emergency=args.emergency_classifier,
     )
     return resources.consultation(AgentConfig(planner=planner, policy=args.policy))
 

@@ -3,6 +3,7 @@
   anamnesis bench retrieval [--medquad PATH] [--questions 1000] [--seed 0] [--reuse] [--json]
 builds an index of the knowledge pack, HPO and all of MedQuAD (build time, passages per
 second, peak memory), then scores 1,000 sampled MedQuAD questions for BM25, dense and fused.
+Also: extraction, triage, turn (one turn's latency) and load (concurrent web sessions).
 """
 
 from __future__ import annotations
@@ -36,10 +37,16 @@ def parser() -> argparse.ArgumentParser:
     t = sub.add_parser("triage", help="red-flag triage on the emergency vignettes")
     t.add_argument("--json", action="store_true", help="print JSON")
     t.add_argument("--lexical", action="store_true", help="no embedding matcher")
+    t.add_argument("--rules-only", action="store_true", help="no learned classifier")
     tu = sub.add_parser("turn", help="one turn's latency: planner, extraction, retrieval, LM")
     tu.add_argument("--json", action="store_true", help="print JSON")
     tu.add_argument("--repeats", type=int, default=20, help="timed repeats per figure")
     tu.add_argument("--no-model", action="store_true", help="skip the language model figures")
+    lo = sub.add_parser("load", help="concurrent web-app sessions through gradio_client")
+    lo.add_argument("--url", help="a running app (default: start one here, no model)")
+    lo.add_argument("--sessions", type=int, default=10, help="concurrent sessions")
+    lo.add_argument("--turns", type=int, default=3, help="messages per session")
+    lo.add_argument("--json", action="store_true", help="print JSON")
     for sp in sub.choices.values():
         add_config_flags(sp)
     return p
@@ -53,7 +60,13 @@ def peak_memory_mb() -> float:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     config = config_from(args)
-    actions = {"retrieval": retrieval, "extraction": extraction, "triage": triage, "turn": turn}
+    actions = {
+        "retrieval": retrieval,
+        "extraction": extraction,
+        "triage": triage,
+        "turn": turn,
+        "load": load,
+    }
     return actions[args.what](args, config)
 
 
@@ -203,16 +216,32 @@ def triage(args: argparse.Namespace, config) -> int:  # noqa: ANN001
     pack = default_pack()
     table = PhraseTable.from_pack(pack)
     matcher = None if args.lexical else embedding_matcher(config)
-    scores = score_triage(
-        read_jsonl(VIGNETTES), lambda t: red_flags(t, pack, table, matcher) is not None
-    )
+    classifier = None
+    if not args.rules_only:
+        from agent.emergency import EmergencyClassifier
+
+        classifier = EmergencyClassifier.load()
+    rows = read_jsonl(VIGNETTES)
+    runs = {"rules": score_triage(rows, lambda t: red_flags(t, pack, table, matcher) is not None)}
+    if classifier is not None:
+        runs["rules + classifier"] = score_triage(
+            rows, lambda t: red_flags(t, pack, table, matcher, classifier) is not None
+        )
+        texts = [r["text"] for r in rows]
+        probability = dict(zip(texts, classifier.probabilities(texts), strict=True))
+        runs["classifier alone"] = score_triage(
+            rows, lambda t: probability[t] >= classifier.threshold
+        )
     if args.json:
-        print(json.dumps(scores, indent=2))
+        print(json.dumps(runs, indent=2))
         return 0
-    print(
-        f"{scores['emergencies']} emergencies, {scores['non_urgent']} look-alikes: recall "
-        f"{scores['recall']:.3f}, false escalations {scores['false_escalation_rate']:.3f}"
-    )
+    reading = "lexical" if args.lexical else "lexical + embeddings"
+    for name, scores in runs.items():
+        print(
+            f"{name} ({reading}): {scores['emergencies']} emergencies, {scores['non_urgent']} "
+            f"look-alikes: recall {scores['recall']:.3f}, false escalations "
+            f"{scores['false_escalation_rate']:.3f}"
+        )
     return 0
 
 
@@ -294,3 +323,25 @@ def retrieval(args: argparse.Namespace, config) -> int:  # noqa: ANN001
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def load(args: argparse.Namespace, config) -> int:  # noqa: ANN001
+    """Concurrent sessions against a running app, or one started here without a model."""
+    from ui.web.load import run_load
+
+    app, url = None, args.url
+    if url is None:
+        from agent.consultation import AgentConfig
+        from agent.resources import Resources
+        from ui.web.app import WebConfig, build_app, launch
+
+        web = WebConfig(port=0)
+        app = build_app(Resources.load(config, model=False), None, AgentConfig(), web)
+        url = launch(app, web, block=False)
+    try:
+        result = run_load(url, sessions=args.sessions, turns=args.turns)
+    finally:
+        if app is not None:
+            app.close()
+    print(json.dumps(result) if args.json else "\n".join(f"{k}: {v}" for k, v in result.items()))
+    return 1 if result["errors"] else 0

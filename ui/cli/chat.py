@@ -8,10 +8,16 @@ Prepares the embedded model and builds the knowledge index on first use; Ctrl-C 
 from __future__ import annotations
 
 import argparse
+import socket
 import sys
 
 from ui.cli.common import add_config_flags, config_from, friendly_errors
 from ui.cli.qa import ensure_ready
+
+CANNOT_LISTEN = (
+    "cannot listen on {host}:{port}: the port is in use or the address is not this computer's; "
+    "choose another --port or --host"
+)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -38,6 +44,23 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def can_listen(host: str, port: int) -> bool:
+    """Whether ``host:port`` can be bound now (checked before the slow loading)."""
+    try:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+        with socket.socket(family, socket.SOCK_STREAM) as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server does
+            s.bind((host.strip("[]"), port))
+    except OSError:
+        return False
+    return True
+
+
+def refuse(problem: str) -> int:
+    print(f"anamnesis chat: {problem}", file=sys.stderr)
+    return 2
+
+
 @friendly_errors
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
@@ -46,9 +69,10 @@ def main(argv: list[str] | None = None) -> int:
     auth = parse_auth(args.auth)
     problem = exposure_problem(args.host, auth, args.open_server)
     if problem:  # checked before anything slow is loaded
-        print(f"anamnesis chat: {problem}", file=sys.stderr)
-        return 2
+        return refuse(problem)
     web = WebConfig(host=args.host, port=args.port, auth=auth, open_server=args.open_server)
+    if not can_listen(web.host, web.port):
+        return refuse(CANNOT_LISTEN.format(host=web.host, port=web.port))
     config = config_from(args)
     if args.no_model:
         from agent.kb import build_library
@@ -71,14 +95,14 @@ def main(argv: list[str] | None = None) -> int:
         else PlannerConfig(max_questions=args.max_questions)
     )
     agent_config = AgentConfig(policy=args.policy, planner=planner)
-    print("Loading the knowledge index and the model...", file=sys.stderr)
+    what = "the knowledge index" if args.no_model else "the knowledge index and the model"
+    print(f"Loading {what}...", file=sys.stderr)
     resources = Resources.load(config, model=not args.no_model)
     app = build_app(resources, SessionLog.default(config), agent_config, web)
     try:
         launch(app, web)
-    except OSError as exc:  # the port is taken, or the address is not ours
-        print(f"anamnesis chat: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
-        return 2
+    except OSError:  # taken meanwhile
+        return refuse(CANNOT_LISTEN.format(host=web.host, port=web.port))
     return 0
 
 

@@ -15,6 +15,11 @@ SUBCOMMANDS = {
     "kb": ("ui.cli.kb", "build, search and inspect the medical knowledge index"),
     "model": ("ui.cli.model", "prepare the embedded language model, or try a model"),
     "bench": ("ui.cli.bench", "benchmarks that print their figures"),
+    "eval": ("ui.cli.eval", "score the agent against simulated patients: AgentClinic, synthetic"),
+    "train": ("ui.cli.train", "self-play data and training of the questioning policy (SFT, DPO)"),
+    "triage": ("ui.cli.triage", "train or try the learned emergency classifier"),
+    "sessions": ("ui.cli.sessions", "list, show, export or forget logged consultations"),
+    "harvest": ("ui.cli.harvest", "turn consented sessions into scrubbed SFT and preference data"),
 }
 
 

@@ -2,7 +2,7 @@
 
 ``build_app(resources, log, agent_config)`` returns the page; ``launch(app, WebConfig(...))``
 serves it (``anamnesis chat`` does both). Each browser tab holds its own Consultation in a
-``gr.State``; the shared model is used under ``resources.lock``. Endpoints: /chat, /new.
+``gr.State``; the shared model is used under ``resources.lock``. Endpoints: /chat, /new, /consent.
 """
 
 from __future__ import annotations
@@ -43,7 +43,8 @@ DISCLAIMER = (
 CONSENT_INFO = (
     "Off by default: nothing about your consultation is stored. If ticked, the consultation "
     "is stored in this computer's Anamnesis data folder to help improve it. Consent is read at "
-    "your first message of each consultation; un-ticking stops storing at once."
+    "your first message of each consultation; un-ticking stops storing at once and deletes "
+    "what was stored of the current consultation."
 )
 COMMENT_HINT = "Write it here, then press thumbs up or down under the reply it is about."
 ENDED = "This consultation has ended. Type to start a new one, or press **New consultation**."
@@ -126,7 +127,8 @@ class WebSession:
 
 
 def _model_name(resources: Resources) -> str:
-    return "none" if resources.model is None else type(resources.model).__name__
+    model = resources.model
+    return "none" if model is None else str(getattr(model, "name", type(model).__name__))
 
 
 def build_app(
@@ -138,6 +140,7 @@ def build_app(
     """The page: chat, differential chart, sources, red-flag banner, feedback and consent."""
     config = config or WebConfig()
     log_config = {**agent_config.model_dump(mode="json"), "model": _model_name(resources)}
+    policy = agent_config.policy
 
     def fresh() -> WebSession:
         return WebSession(resources.consultation(agent_config))
@@ -167,21 +170,21 @@ def build_app(
             return
         if s.consultation.finished:
             s = fresh()
-        if not s.log_asked:
-            s.log_asked = True
-            if log is not None:
-                s.sid = log.start(policy=agent_config.policy, config=log_config, consent=consent)
-        s.turns += 1
         s.messages.append({"role": "user", "content": text})
         s.messages.append({"role": "assistant", "content": "..."})
         at = len(s.messages) - 1
-        s.rated[at] = (s.sid, s.turns)
         s.view = s.view.new_turn()
         yield screen(s)
-        steps: Iterator[Any] = s.consultation.respond(text)
-        if log is not None:
-            steps = log.record(s.sid, text, steps)
         try:
+            if not s.log_asked:  # consent is read at the first message of a consultation
+                s.log_asked = True
+                if log is not None:
+                    s.sid = log.start(policy=policy, config=log_config, consent=consent)
+            s.turns += 1  # the log numbers a session's turns from 1, as we do
+            s.rated[at] = (s.sid, s.turns)
+            steps: Iterator[Any] = s.consultation.respond(text)
+            if log is not None:
+                steps = log.record(s.sid, text, steps)
             with model_lock():
                 for step in steps:
                     s.view = advance(s.view, step)
@@ -199,22 +202,29 @@ def build_app(
 
     def consent_changed(consent: bool, session: WebSession | None) -> str:
         if session is None or not session.log_asked:
-            return "Logging is on for this consultation." if consent else ""
+            return "This consultation will be stored." if consent else ""
         if consent:
-            return "Logging starts with the next consultation."
+            return "Storing starts with the next consultation."
+        if session.sid is not None and log is not None:
+            log.forget(session.sid)  # consent withdrawn: what was stored goes too
         session.sid = None
         session.rated = {k: (None, turn) for k, (_, turn) in session.rated.items()}
-        return "Logging is off: nothing more from this consultation is stored."
+        return "Nothing about this consultation is stored: what was stored has been deleted."
 
     def feedback(session: WebSession | None, comment: str, like: gr.LikeData) -> tuple[str, Any]:
         index = like.index[0] if isinstance(like.index, (list, tuple)) else like.index
         if session is None or index not in session.rated or like.liked not in (True, False):
-            return "", gr.update()
+            return "", gr.update()  # a rating taken back, or not on a reply
         sid, turn = session.rated[index]
         if sid is None or log is None:
-            return "Thank you. Logging is off, so your rating was not stored.", gr.update()
-        log.feedback(sid, turn, rating=1 if like.liked else -1, comment=(comment or "").strip())
-        return "Thank you: your rating and comment were stored.", ""
+            return "Thank you. Storing is off, so your rating was not kept.", gr.update()
+        note = (comment or "").strip()
+        try:
+            log.feedback(sid, turn, rating=1 if like.liked else -1, comment=note)
+        except ValueError as exc:  # e.g. the reply is still being written
+            logger.warning("feedback not stored: %s", exc)
+            return "Your rating could not be stored yet; please try again.", gr.update()
+        return f"Thank you: your rating{' and comment' if note else ''} were stored.", ""
 
     with gr.Blocks(title="Anamnesis", analytics_enabled=False) as app:
         session = gr.State(None)
@@ -271,7 +281,13 @@ def build_app(
         )
         new.click(new_consultation, [session], outputs, api_name="new")
         chatbot.clear(new_consultation, [session], outputs, api_visibility="private")
-        consent.change(consent_changed, [consent, session], [status], api_visibility="private")
+        consent.change(
+            consent_changed,
+            [consent, session],
+            [status],
+            api_name="consent",
+            api_visibility="undocumented",
+        )
         chatbot.like(feedback, [session, comment], [status, comment], api_visibility="private")
     return app
 

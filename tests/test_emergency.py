@@ -1,0 +1,104 @@
+"""The learned emergency classifier: its split, its training path, and its place in a turn."""
+
+from dataclasses import dataclass
+
+import pytest
+
+from agent.consultation import Consultation, Escalation, Question
+from agent.emergency import (
+    SHIPPED,
+    EmergencyClassifier,
+    EmergencyConfig,
+    fit,
+    load_statements,
+    split_by_rule,
+)
+from agent.extract import PhraseTable
+from agent.knowledge import default_pack
+
+PACK = default_pack()
+
+
+def test_statements_are_labelled_and_never_the_vignettes():
+    from training.labelled import VIGNETTES, read_jsonl
+
+    rows = load_statements()
+    assert sum(r["label"] == "emergency" for r in rows) >= 500
+    assert sum(r["label"] == "non_urgent" for r in rows) >= 500
+    assert {r["rule"] for r in rows if r.get("rule")} <= set(PACK.red_flags)
+    held_out = {r["text"].lower() for r in read_jsonl(VIGNETTES)}
+    assert not held_out & {r["text"].lower() for r in rows}
+
+
+def test_whole_rules_are_held_out_to_choose_the_threshold():
+    rows = load_statements()
+    train, test = split_by_rule(rows, 0.2, seed=0)
+    assert not set(train) & set(test) and len(train) + len(test) == len(rows)
+    train_rules = {rows[i]["rule"] for i in train if rows[i].get("rule")}
+    test_rules = {rows[i]["rule"] for i in test if rows[i].get("rule")}
+    assert test_rules and not train_rules & test_rules
+
+
+def test_fit_trains_an_adapter_that_loads_back(tmp_path):
+    import torch
+
+    rows = load_statements()
+    few = [r for r in rows if r.get("rule")][:12] + [r for r in rows if not r.get("rule")][-12:]
+    config = EmergencyConfig(epochs=1, batch_size=8, held_out_share=0.25, lora_r=2)
+    report = fit(tmp_path / "clf", config, few)
+    assert 0 <= report["threshold"] <= 1 and "held_out" in report
+    classifier = EmergencyClassifier.load(tmp_path / "clf")
+    p = classifier.probabilities(["I can't breathe", "a mild cold"])
+    assert p.shape == (2,) and ((p >= 0) & (p <= 1)).all()
+    assert classifier.flags("about three days") == (False, 0.0)  # short answers: rules only
+    trained = {
+        n: w
+        for n, w in classifier.model.named_parameters()
+        if "lora_B" in n or "modules_to_save" in n
+    }
+    assert trained and any(torch.count_nonzero(w) for w in trained.values())
+
+
+@dataclass
+class FakeClassifier:
+    flagged: str
+    threshold: float = 0.5
+
+    def flags(self, text: str) -> tuple[bool, float]:
+        p = 0.9 if self.flagged in text else 0.1
+        return p >= self.threshold, p
+
+
+def test_the_classifier_escalates_what_no_rule_caught():
+    text = "my grandad has gone a funny grey colour and is not making sense"
+    quiet = Consultation(PACK, PhraseTable.from_pack(PACK))
+    assert not any(isinstance(s, Escalation) for s in quiet.respond(text))
+    c = Consultation(PACK, PhraseTable.from_pack(PACK), emergency=FakeClassifier("grey"))
+    (step,) = list(c.respond(text))
+    assert isinstance(step, Escalation) and step.rules == ("learned_classifier",)
+    assert "emergency" in step.advice.lower() and "90%" in step.reason
+    calm = Consultation(PACK, PhraseTable.from_pack(PACK), emergency=FakeClassifier("grey"))
+    assert isinstance(next(iter(calm.respond("I have a runny nose"))), Question)
+
+
+@pytest.mark.skipif(not (SHIPPED / "emergency.json").exists(), reason="no shipped classifier")
+def test_shipped_classifier_on_the_held_out_vignettes(embedder):
+    from agent.answer import red_flags
+    from agent.extract import EmbeddingMatcher
+    from training.labelled import VIGNETTES, read_jsonl, score_triage
+
+    classifier = EmergencyClassifier.load()
+    table, matcher = PhraseTable.from_pack(PACK), EmbeddingMatcher(PACK, embedder)
+    scores = score_triage(
+        read_jsonl(VIGNETTES),
+        lambda t: red_flags(t, PACK, table, matcher, classifier) is not None,
+    )
+    assert scores["recall"] >= RECALL_FLOOR
+    assert scores["false_escalation_rate"] <= FALSE_ESCALATION_CEILING
+
+
+# Regression guards a little looser than the measured figures (README, "Red flags"): recall
+# 1.000 and false escalations 0.644 with the threshold chosen on held-out rules. The targets
+# (recall 1.0 with at most 0.10 false escalations) are not met.
+RECALL_FLOOR = 0.97
+FALSE_ESCALATION_CEILING = 0.70
