@@ -101,6 +101,7 @@ class Token:
 Step = Question | Retrieval | Assessment | Escalation | Notice | Token
 
 
+PHRASE_TOKENS = 24  # a plain question fits; a longer reply falls back to the catalogue wording
 GENERIC_WORDS = frozenset({"pain", "you", "any", "notice", "feel", "had"})
 
 
@@ -316,7 +317,7 @@ class Consultation:
         )
         reply = ""
         for piece in self.model.stream(
-            [{"role": "user", "content": prompt}], GenerationOptions(max_new_tokens=40)
+            [{"role": "user", "content": prompt}], GenerationOptions(max_new_tokens=PHRASE_TOKENS)
         ):
             reply += piece
             if "?" in reply or "\n" in reply.strip():  # one question is all we want

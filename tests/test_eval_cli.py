@@ -41,7 +41,7 @@ def test_eval_writes_a_run_folder(tmp_path, capsys, shared_embedder):
         "--solver", "planner,upper,lower",
         "--budgets", "0,2",
         "--max-questions", "4",
-        "--no-model", "--no-emergency", "--no-icd10", "--medquad", "none", "--no-progress",
+        "--no-model", "--no-icd10", "--medquad", "none", "--no-progress",
         "--out", str(out), "--json",
     ]  # fmt: skip
     assert eval_cli.main(argv) == 0
@@ -79,7 +79,7 @@ def test_eval_writes_a_run_folder(tmp_path, capsys, shared_embedder):
     ],
 )
 def test_bad_requests_are_one_clear_line(argv, message, capsys, shared_embedder):
-    quick = ["--no-icd10", "--medquad", "none", "--lexical", "--no-emergency"]
+    quick = ["--no-icd10", "--medquad", "none", "--lexical"]
     assert eval_cli.main([*argv, *quick]) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err

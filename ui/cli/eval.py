@@ -10,7 +10,6 @@ transcripts and scores (cases.jsonl), summary.json and accuracy_vs_budget.png.
 from __future__ import annotations
 
 import argparse
-import inspect
 import json
 import sys
 import time
@@ -49,7 +48,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, help="only the first N cases")
     p.add_argument("--no-model", action="store_true", help="never load a language model")
     p.add_argument("--no-index", action="store_true", help="no knowledge index")
-    p.add_argument("--no-emergency", action="store_true", help="no learned emergency classifier")
+    p.add_argument(
+        "--emergency-classifier",
+        action="store_true",
+        help="add the learned emergency classifier (off by default, as in the agent)",
+    )
     p.add_argument("--lexical", action="store_true", help="the agent reads findings by wording")
     p.add_argument("--patient", choices=["facts", "llm"], default="facts", help="patient voice")
     p.add_argument("--phrase", action="store_true", help="let the model phrase the questions")
@@ -152,8 +155,7 @@ def main(argv: list[str] | None = None) -> int:
 
     started = time.perf_counter()
     load = {"model": needs_model, "index": use_index, "embeddings": False}
-    if "emergency" in inspect.signature(Resources.load).parameters:
-        load["emergency"] = not args.no_emergency
+    load["emergency"] = args.emergency_classifier
     resources = Resources.load(config, **load)
     emergency = getattr(resources, "emergency", None) is not None
     if not emergency:
