@@ -202,6 +202,14 @@ def fit(
         "min_words": min(len(r["text"].split()) for r in rows),
         "config": config.model_dump(),
     }
+    if threshold_only:  # read the adapter's card before minutes of training, not after
+        earlier = json.loads((out / "emergency.json").read_text(encoding="utf-8"))
+        report["adapter_trained_in_seconds"] = earlier.get("seconds")
+        report["earlier_threshold"] = {
+            "threshold": earlier["threshold"],
+            "held_out": earlier.get("held_out"),
+            "config": earlier["config"],
+        }
     threshold = 0.5
     if config.held_out_share > 0:
         split = split_by_rule if config.held_out_by == "rule" else split_by_statement
@@ -216,15 +224,7 @@ def fit(
             "recall": float((p[y] >= threshold).mean()) if y.any() else None,
             "false_escalation_rate": float((p[~y] >= threshold).mean()) if (~y).any() else None,
         }
-    if threshold_only:
-        earlier = json.loads((out / "emergency.json").read_text(encoding="utf-8"))
-        report["adapter_trained_in_seconds"] = earlier.get("seconds")
-        report["earlier_threshold"] = {
-            "threshold": earlier["threshold"],
-            "held_out": earlier.get("held_out"),
-            "config": earlier["config"],
-        }
-    else:
+    if not threshold_only:
         model, tokenizer = _train(rows, config, device)
         out.mkdir(parents=True, exist_ok=True)
         model.save_pretrained(out)
