@@ -17,6 +17,8 @@ log = logging.getLogger(__name__)
 
 EMBEDDED_NAME = "smollm2-135m-instruct"
 EMBEDDED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+# The questioning adapter trained for the embedded model (``make adapter`` writes it).
+SHIPPED_ADAPTER = Path(__file__).parent / "adapters" / "smollm2-questioning"
 
 
 class ModelNotAvailable(RuntimeError):
@@ -89,3 +91,23 @@ def resolve_model(name: str, models_dir: Path) -> str:
             )
         return str(folder)
     return name
+
+
+def resolve_adapter(adapter: str | None, model: str) -> Path | None:
+    """The adapter folder to apply, or None. 'shipped' means the questioning adapter, which
+    fits only the embedded model and is skipped (with a log line) for any other model or when
+    it has not been trained; an explicit folder must exist."""
+    if adapter is None or adapter.lower() in ("", "none"):
+        return None
+    if adapter == "shipped":
+        if model != "embedded":
+            log.info("the shipped adapter fits only the embedded model; %s runs bare", model)
+            return None
+        if not (SHIPPED_ADAPTER / "adapter_config.json").is_file():
+            log.info("no shipped adapter in %s (make adapter trains it)", SHIPPED_ADAPTER)
+            return None
+        return SHIPPED_ADAPTER
+    folder = Path(adapter).expanduser()
+    if not (folder / "adapter_config.json").is_file():
+        raise ModelNotAvailable(f"No PEFT adapter at {folder} (adapter_config.json is missing)")
+    return folder

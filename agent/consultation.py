@@ -14,7 +14,14 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from agent.candidates import CandidateConfig, merge, outside_query, rank_outside, unexplained
+from agent.candidates import (
+    CandidateConfig,
+    merge,
+    outside_query,
+    outside_share,
+    rank_outside,
+    unexplained,
+)
 from agent.citations import clean_citations
 from agent.emergency import LEARNED_ADVICE, EmergencyClassifier
 from agent.extract import EmbeddingMatcher, PhraseTable, content_words, extract
@@ -22,7 +29,7 @@ from agent.investigations import catalogue, evidence, read_result
 from agent.knowledge import Pack, Urgency
 from agent.lm import ChatModel, GenerationOptions
 from agent.planner import Ask, Conclude, PlannerConfig, next_action, ranked_asks
-from agent.prompts import render
+from agent.prompts import policy_messages, render
 from agent.state import ConsultationState
 from agent.triage import RedFlagHit, screen
 from retrieval.documents import Passage
@@ -221,11 +228,22 @@ class Consultation:
         return action
 
     def _hybrid(self, best: Ask) -> Ask:
+        """The model picks among the planner's best questions. A model that can score
+        replies (the transformers backend, with the questioning adapter) ranks them as its
+        own next message in the llm policy's prompt; others are asked for an option number."""
         options = ranked_asks(
             self.state, self.pack, self.config.planner, n=self.config.hybrid_options
         )
         if len(options) < 2:
             return best
+        if hasattr(self.model, "score"):
+            scores = self.model.score(self._policy_messages(), [o.question for o in options])
+            i = max(range(len(options)), key=lambda k: scores[k])
+            why = (
+                f"the model ranked option {i + 1} of {len(options)} highest "
+                f"({scores[i]:.2f} against {max(s for k, s in enumerate(scores) if k != i):.2f})"
+            )
+            return replace(options[i], reason=f"{why}: {options[i].reason}")
         known = ", ".join(sorted(self.pack.findings[f].name.lower() for f in self.state.present))
         prompt = render(
             "hybrid_choice",
@@ -235,7 +253,8 @@ class Consultation:
         )
         reply = "".join(
             self.model.stream(
-                [{"role": "user", "content": prompt}], GenerationOptions(max_new_tokens=4)
+                [{"role": "user", "content": prompt}],
+                GenerationOptions(max_new_tokens=4, policy=True),
             )
         )
         digits = [int(d) for d in reply if d.isdigit()]
@@ -245,21 +264,22 @@ class Consultation:
         why = f"the model's choice {reply.strip()[:20]!r} was not an option; {best.reason}"
         return replace(best, reason=why)
 
+    def _policy_messages(self) -> list[dict]:
+        """The llm policy's prompt, with passages for the chief complaint."""
+        passages = ()
+        if self.index is not None and self.state.chief_complaint:
+            passages = tuple(h.passage for h in self.index.search(self.state.chief_complaint, 3))
+        return policy_messages(passages, self.transcript)
+
     def _llm_decides(self) -> Ask | Conclude:
         """The LM alone decides, from the conversation and retrieved context; only the
         question budget is enforced, and a repeated or empty question ends the history."""
         budget = self.config.planner.max_questions
         if len(self.state.asked) >= budget:
             return Conclude(f"question budget of {budget} reached", self._top())
-        passages = ()
-        if self.index is not None and self.state.chief_complaint:
-            passages = tuple(h.passage for h in self.index.search(self.state.chief_complaint, 3))
-        messages = [{"role": "system", "content": render("llm_policy.system", passages=passages)}]
-        messages += [
-            {"role": "user" if role == "patient" else "assistant", "content": text}
-            for role, text in self.transcript
-        ]
-        reply = "".join(self.model.stream(messages, GenerationOptions(max_new_tokens=48)))
+        messages = self._policy_messages()
+        options = GenerationOptions(max_new_tokens=48, policy=True)
+        reply = "".join(self.model.stream(messages, options))
         reply = reply.strip().split("\n")[0].strip()
         asked_texts = {t for r, t in self.transcript if r == "doctor"}
         if not reply or "CONCLUDE" in reply.upper() or reply in asked_texts:
@@ -355,23 +375,26 @@ class Consultation:
         yield Assessment(text, differential, cited, urgency.value, action.reason)
 
     def _outside_candidates(self, action: Conclude):  # noqa: ANN202 - a generator returning
-        """Candidates beyond the pack when its leading condition leaves findings unexplained."""
+        """Candidates beyond the pack, with the probability share they get."""
         config = self.config.candidates
         if self.index is None or not config.enabled or not action.top:
             return [], 0.0
         leading = action.top[0][0]
-        share = unexplained(self.state, self.pack, leading)
-        query = outside_query(self.state, self.pack)
-        if share < config.min_unexplained or not query:
+        missing = unexplained(self.state, self.pack, leading)
+        share = outside_share(missing, config)
+        said = [text for role, text in self.transcript if role == "patient"]
+        query = outside_query(self.state, self.pack, said)
+        if share <= 0 or not query:
             return [], 0.0
         outside = rank_outside(self.index.search(query, k=config.passages), config)
         if outside:
             why = (
-                f"{share:.0%} of the findings are not listed for "
-                f"{self.pack.conditions[leading].name}: candidates named from the wider index"
+                f"{missing:.0%} of the findings are not listed for "
+                f"{self.pack.conditions[leading].name}; candidates named from the wider index "
+                f"share {share:.0%} of the probability"
             )
             yield Retrieval(query, tuple(p for c in outside for p in c.passages[:1]), why)
-        return outside, share
+        return outside, (share if outside else 0.0)
 
     def _assessment_text(self, top_ids, likelihood, passages, urgency, extra=()):  # noqa: ANN001, ANN202
         conditions = [self.pack.conditions[c] for c in top_ids]

@@ -228,6 +228,7 @@ def fit(
         model, tokenizer = _train(rows, config, device)
         out.mkdir(parents=True, exist_ok=True)
         model.save_pretrained(out)
+        (out / "README.md").unlink(missing_ok=True)  # peft's empty model card; ours is the json
     report.update(threshold=threshold, seconds=round(time.perf_counter() - started, 1))
     (out / "emergency.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     return report

@@ -554,6 +554,29 @@ def extract(
 _CLAUSE = re.compile(r"[.,;!?\n]+|\b(?:and|but|with|also|plus|then|although|though)\b")
 
 
+_TOKEN_ANY_CASE = re.compile(_TOKEN.pattern, re.IGNORECASE)
+
+
+def affirmed_text(text: str) -> str:
+    """The message's words that are asserted, as written: words inside a negation scope and
+    sentences that voice uncertainty are left out, so "No fever, but a rash on her legs" gives
+    "but a rash on her legs" (a query built from it never counts a denied symptom)."""
+    kept: list[str] = []
+    for sentence in _sentences(text.replace("\u2019", "'")):
+        if UNCERTAIN.search(sentence.lower()):
+            continue
+        raw = [_CONTRACTIONS.get(t, t) for t in _TOKEN.findall(sentence.lower())]
+        written = _TOKEN_ANY_CASE.findall(sentence)
+        normed = [_norm_word(w) for w in raw]
+        negated = _negated_positions(normed)
+        kept += [
+            w
+            for k, (w, n) in enumerate(zip(written, normed, strict=True))
+            if k not in negated and n not in _NEG and w not in (",", ";")
+        ]
+    return " ".join(kept)
+
+
 class EmbeddingMatcher:
     """Finds the findings a clause means when no catalogue wording appears in it: each
     clause is embedded and compared with every wording; a match needs cosine >= threshold.

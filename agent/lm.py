@@ -25,6 +25,8 @@ class GenerationOptions:
     temperature: float = 0.0
     top_p: float = 0.95
     stop: tuple[str, ...] = field(default_factory=tuple)
+    # A policy decision: the questioning adapter applies (with adapter_scope 'policy', only here)
+    policy: bool = False
 
     @classmethod
     def from_config(cls, config: ModelConfig, **changes: object) -> GenerationOptions:

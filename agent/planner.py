@@ -131,6 +131,23 @@ def next_action(state: ConsultationState, pack: Pack, config: PlannerConfig) -> 
     return ranked[0]
 
 
+def question_gain(
+    state: ConsultationState, pack: Pack, config: PlannerConfig, target: str
+) -> float | None:
+    """The expected information gain (bits) of asking about ``target`` in ``state``: 0 for a
+    finding already known, None when the target is not a catalogue finding (a duration or
+    history question, an exam or test, a question about nothing the pack knows)."""
+    fid = target.removeprefix("rf:")
+    model = build_model(pack, config.belief)
+    if fid not in model.column:
+        return None
+    if fid in state.observations:
+        return 0.0
+    p = normalise(log_scores(state, pack, config.belief))
+    gains, _ = expected_gains(p, model.likelihood[:, [model.column[fid]]])
+    return float(gains[0])
+
+
 def ranked_asks(
     state: ConsultationState,
     pack: Pack,

@@ -125,6 +125,39 @@ def test_hybrid_mode_lets_the_model_pick_among_the_planners_questions():
     assert "1. " + options[0].question in model.calls[0][0]["content"]
 
 
+class _Scorer(ScriptedModel):
+    """A model that can score replies: it prefers the one naming ``liked``."""
+
+    def __init__(self, liked: str) -> None:
+        super().__init__()
+        self.liked, self.scored = liked, []
+
+    def score(self, messages, replies, policy=True):  # noqa: ANN001, ANN201
+        self.scored.append((messages, list(replies)))
+        return [0.0 if self.liked in r.lower() else -1.0 - i for i, r in enumerate(replies)]
+
+
+def test_hybrid_mode_ranks_the_planners_questions_by_the_models_score():
+    from dataclasses import replace
+
+    from agent.planner import ranked_asks
+    from agent.prompts import policy_messages
+
+    planner = PlannerConfig(red_flag_questions=0, ask_duration=False)
+    probe = consult(config=_config(planner=planner))
+    list(probe.respond("I have a cough and a runny nose"))
+    options = ranked_asks(replace(probe.state, asked=()), PACK, planner, n=3)
+    liked = options[2].question.lower()  # the planner's third choice
+    model = _Scorer(liked)
+    c = consult(model=model, config=_config(policy="hybrid", planner=planner))
+    step = list(c.respond("I have a cough and a runny nose"))[-1]
+    assert step.target == options[2].target and "option 3 of 3" in step.reason
+    messages, replies = model.scored[0]
+    assert replies == [o.question for o in options]
+    assert messages == policy_messages((), [("patient", "I have a cough and a runny nose")])
+    assert model.calls == []  # scored, never asked for an option number
+
+
 def test_hybrid_mode_falls_back_when_the_choice_is_not_an_option():
     model = ScriptedModel(default="banana")
     c = consult(

@@ -73,6 +73,26 @@ def test_llm_policy_plays_against_the_patient(resources, cases):
     episode = make_solver("llm", with_model, max_questions=5).solve(case, *_roles(with_model, case))
     assert [q.text for q in episode.questions] == ["Have you had a fever?"]
     assert episode.turns[2].role == "patient" and episode.differential
+    assert episode.questions[0].gain is not None and episode.questions[0].gain >= 0
+    assert episode.premature is not None  # it concluded on its own after one question
+
+
+def test_question_gains_and_premature_conclusions_are_judged_by_the_planner(resources, cases):
+    planner = make_solver("planner", resources, max_questions=4)
+    for case in cases:
+        episode = planner.solve(case, *_roles(resources, case))
+        gains = [q.gain for q in episode.questions if q.gain is not None]
+        assert gains and all(g >= 0 for g in gains)
+        assert episode.premature in (False, None)  # the planner never stops before itself
+    quitter = ScriptedModel(["CONCLUDE"])  # concludes at once, before any question
+    with_model = Resources(resources.pack, resources.table, model=quitter)
+    case = cases[0]
+    episode = make_solver("llm", with_model, max_questions=5).solve(case, *_roles(with_model, case))
+    assert not episode.questions and episode.premature is True
+    chatter = ScriptedModel(["What is your favourite colour?", "CONCLUDE"])
+    with_model = Resources(resources.pack, resources.table, model=chatter)
+    episode = make_solver("llm", with_model, max_questions=5).solve(case, *_roles(with_model, case))
+    assert [q.gain for q in episode.questions] == [0.0]  # nothing the pack can weigh
 
 
 @dataclass

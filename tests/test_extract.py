@@ -115,3 +115,12 @@ def test_a_duration_is_not_read_as_an_age(table):
     assert extract("diagnosed 2 years ago", table).age_years is None
     assert extract("my 3 year old has a cough", table).age_years == 3
     assert extract("I'm a 45-year-old man", table).age_years == 45
+
+
+def test_affirmed_text_leaves_out_what_is_denied_or_uncertain():
+    from agent.extract import affirmed_text
+
+    assert affirmed_text("No fever, but a rash on her legs.") == "but a rash on her legs"
+    said = affirmed_text("She denies chest pain. Reports double vision. Not sure about a cough.")
+    assert "double vision" in said and "chest" not in said and "cough" not in said
+    assert affirmed_text("I haven't vomited or had diarrhoea") == "I"

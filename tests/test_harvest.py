@@ -89,16 +89,24 @@ def test_harvest_writes_scrubbed_sft_preferences_and_a_card(database, tmp_path):
     sft, prefs = read(out / "sft.jsonl"), read(out / "preferences.jsonl")
     system = render("llm_policy.system", passages=[])
 
-    # one example per doctor turn: 4 + 2 + 0 (rated down), less the rated-down turn 2
-    assert len(sft) == 5 and card["counts"]["sft_examples"] == 5
+    # one example per doctor turn: 4 + 2 + 0 (rated down), less the rated-down turn 2 and the
+    # escalation (the rules decide it, not the policy)
+    assert len(sft) == 4 and card["counts"]["sft_examples"] == 4
     for row in sft:
         roles = [m["role"] for m in row["messages"]]
         assert row["messages"][0] == {"role": "system", "content": system}
         assert roles[1:] == ["user", "assistant"] * ((len(roles) - 1) // 2)
-    assert [len(r["messages"]) for r in sft] == [3, 7, 9, 3, 3]  # the emergency ends a history
-    assert sft[3]["messages"][-1]["content"].startswith("Call emergency services")
-    assert "Why:" in sft[3]["messages"][-1]["content"]
-    assert sft[2]["messages"][-1]["content"].startswith("Here is what your answers suggest")
+    assert [len(r["messages"]) for r in sft] == [3, 7, 9, 3]  # the emergency ends a history
+    assert sft[2]["messages"][-1]["content"] == "CONCLUDE"  # the policy's decision, not the report
+    assert "turns skipped: escalation (the rules decide)" in card["counts"]["turns_by_outcome"]
+
+    with SessionLog(database) as log:  # replies as the patient saw them
+        harvest(log, tmp_path / "as-seen", HarvestConfig(policy_format=False))
+    seen = read(tmp_path / "as-seen" / "sft.jsonl")
+    assert [len(r["messages"]) for r in seen] == [3, 7, 9, 3, 3]
+    assert seen[3]["messages"][-1]["content"].startswith("Call emergency services")
+    assert "Why:" in seen[3]["messages"][-1]["content"]
+    assert seen[2]["messages"][-1]["content"].startswith("Here is what your answers suggest")
 
     [pair] = prefs
     assert pair["chosen"] == [{"role": "assistant", "content": CORRECTION}]
@@ -108,6 +116,7 @@ def test_harvest_writes_scrubbed_sft_preferences_and_a_card(database, tmp_path):
     assert len(pair["prompt"]) == 4
 
     text = (out / "sft.jsonl").read_text() + (out / "preferences.jsonl").read_text()
+    text += (tmp_path / "as-seen" / "sft.jsonl").read_text()
     for secret in ("Sarah", "Collins", "sarah.collins@example.com", "07700 900461", "Kit"):
         assert secret not in text
     assert "[NAME]" in text and "[EMAIL]" in text and "[PHONE]" in text
@@ -153,7 +162,7 @@ def test_an_earlier_harvest_is_not_overwritten_without_asking(database, tmp_path
 def test_harvest_command(database, tmp_path, capsys):
     out = tmp_path / "h"
     assert harvest_cli.main(["--out", str(out)]) == 0
-    assert "Harvested 5 SFT examples and 1 preference pairs from 2 of 6" in capsys.readouterr().out
+    assert "Harvested 4 SFT examples and 1 preference pairs from 2 of 6" in capsys.readouterr().out
     card = json.loads((out / "card.json").read_text())
     assert card["command"] == f"anamnesis harvest --out {out}"
     assert harvest_cli.main(["--out", str(out)]) == 2

@@ -132,6 +132,61 @@ def test_transformers_backend_applies_a_lora_adapter(tiny_lm_dir, tmp_path):
     assert not torch.allclose(a, b)
 
 
+def test_the_adapter_shapes_policy_decisions_only_unless_its_scope_is_all(tiny_lm_dir, tmp_path):
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    base = AutoModelForCausalLM.from_pretrained(tiny_lm_dir)
+    lora = LoraConfig(
+        r=4,
+        lora_alpha=64,
+        target_modules=["q_proj", "v_proj", "down_proj"],
+        init_lora_weights=False,
+    )
+    peft_model = get_peft_model(base, lora)
+    peft_model.save_pretrained(tmp_path / "adapter")
+
+    def load(**changes: object):  # noqa: ANN202
+        model = ModelConfig(model=str(tiny_lm_dir), dtype="float32", **changes)
+        return load_chat_model(AppConfig(model=model))
+
+    def say(model, policy: bool) -> str:  # noqa: ANN001
+        return "".join(model.stream(MSGS, GenerationOptions(max_new_tokens=12, policy=policy)))
+
+    scoped = load(adapter=str(tmp_path / "adapter"))
+    everywhere = load(adapter=str(tmp_path / "adapter"), adapter_scope="all")
+    bare = load(adapter="none")
+    assert say(everywhere, False) != say(bare, False)  # the adapter does change the replies
+    assert say(scoped, True) == say(everywhere, False)
+    assert say(scoped, False) == say(bare, False)
+
+
+def test_scoring_replies_in_a_batch_matches_scoring_each_alone(tiny_lm_dir):
+    import torch
+
+    model = load_chat_model(AppConfig(model=ModelConfig(model=str(tiny_lm_dir), dtype="float32")))
+    replies = ["Do you have a fever?", "How long?", "Any pain when you breathe in deeply?"]
+    batched = model.score(MSGS, replies)
+    prompt = model.encode(MSGS)["input_ids"][0]
+    for reply, got in zip(replies, batched, strict=True):
+        r = model.tokenizer(reply + model.tokenizer.eos_token, add_special_tokens=False)
+        r = torch.tensor(r["input_ids"])
+        with torch.no_grad():
+            logits = model.model(input_ids=torch.cat([prompt, r])[None]).logits[0]
+        logp = torch.log_softmax(logits.float(), -1)[len(prompt) - 1 : -1]
+        assert abs(got - float(logp[torch.arange(len(r)), r].mean())) < 1e-4
+    assert len(set(batched)) == 3
+
+
+def test_the_shipped_adapter_is_only_for_the_embedded_model(tmp_path):
+    from agent.checkpoint import ModelNotAvailable, resolve_adapter
+
+    assert resolve_adapter("shipped", str(tmp_path)) is None
+    assert resolve_adapter("none", "embedded") is None and resolve_adapter(None, "x") is None
+    with pytest.raises(ModelNotAvailable, match="adapter_config.json"):
+        resolve_adapter(str(tmp_path), "embedded")
+
+
 def test_unknown_model_is_a_clear_error(tmp_path):
     from agent.checkpoint import ModelNotAvailable
 

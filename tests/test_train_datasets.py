@@ -8,10 +8,10 @@ from agent.consultation import AgentConfig, Consultation
 from agent.extract import PhraseTable
 from agent.knowledge import default_pack
 from agent.lm import ScriptedModel
+from agent.prompts import policy_messages
 from training.datasets import (
     Card,
     RowError,
-    policy_messages,
     preference_row,
     read_rows,
     sft_row,

@@ -2,8 +2,8 @@
 
 SFT rows are ``{"messages": [...]}``; preference rows are ``{"prompt": [...], "chosen":
 [...], "rejected": [...]}``; either may carry a ``meta`` dict that is stripped before trl sees
-it. ``policy_messages`` builds the exact prompt the llm policy sends to the model, so training
-and inference see the same text. ``write_card`` saves card.md and card.json beside a dataset.
+it. The prompt itself is ``agent.prompts.policy_messages``, shared with the agent. ``write_card``
+saves card.md and card.json beside a dataset.
 """
 
 from __future__ import annotations
@@ -17,8 +17,6 @@ from pathlib import Path
 from typing import Literal
 
 from agent.lm import Message
-from agent.prompts import render
-from retrieval.documents import Passage
 
 RowKind = Literal["sft", "preference"]
 ROLES = ("system", "user", "assistant")
@@ -28,21 +26,6 @@ CONCLUDE = "CONCLUDE"
 
 class RowError(ValueError):
     """A training row that trl would reject or mis-train on; the message says where and why."""
-
-
-def policy_messages(
-    passages: Sequence[Passage], transcript: Sequence[tuple[str, str]]
-) -> list[Message]:
-    """The llm policy's prompt: its system prompt with the passages, then the conversation
-    (patient -> user, doctor -> assistant), exactly as ``Consultation._llm_decides`` sends it."""
-    messages: list[Message] = [
-        {"role": "system", "content": render("llm_policy.system", passages=passages)}
-    ]
-    messages += [
-        {"role": "user" if role == "patient" else "assistant", "content": text}
-        for role, text in transcript
-    ]
-    return messages
 
 
 def _a(role: str) -> str:

@@ -169,6 +169,8 @@ class CaseResult:
     seconds: float
     transcript: list[Turn]
     error: str | None = None
+    mean_gain: float | None = None  # bits, over the questions whose gain could be weighed
+    premature: bool | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -232,6 +234,8 @@ def score(
         urgency=episode.urgency,
         ended=episode.ended,
         seconds=round(seconds, 4),
+        mean_gain=_mean([q.gain for q in episode.questions if q.gain is not None]),
+        premature=episode.premature,
         transcript=episode.turns,
     )
 
@@ -302,6 +306,9 @@ def summarise(results: Sequence[CaseResult]) -> dict[str, object]:
     out["repeated_question_rate"] = (
         round(sum(r.repeated for r in results) / asked, 4) if asked else 0.0
     )
+    out["mean_question_gain"] = _mean([r.mean_gain for r in results if r.mean_gain is not None])
+    judged = [r.premature for r in results if r.premature is not None]
+    out["premature_conclusion_rate"] = _mean([float(x) for x in judged])
     out["tests_requested"] = _mean([r.tests_requested for r in results])
     out["tests_answered"] = _mean([r.tests_answered for r in results])
     out["escalation_rate"] = _mean([float(r.escalated) for r in results])

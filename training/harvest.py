@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from agent.prompts import render
 from agent.sessionlog import SessionLog
+from training.datasets import CONCLUDE
 from training.scrub import ScrubConfig, find_pii, names_in, scrub
 
 SFT_FILE, PREFERENCES_FILE, CARD_JSON, CARD_MD = (
@@ -47,6 +48,13 @@ class HarvestConfig(BaseModel):
     )
     scrub: ScrubConfig = Field(
         default_factory=ScrubConfig, description="What the scrubber replaces."
+    )
+    policy_format: bool = Field(
+        True,
+        description="Rows in the llm policy's format, as self-play writes them: an assessment "
+        "turn's reply is CONCLUDE (the decision the policy learns, not the report), and "
+        "escalation turns are left out (red-flag rules decide those before any policy). False: "
+        "every reply as the patient saw it.",
     )
 
 
@@ -138,6 +146,12 @@ def session_examples(
             tally["turns skipped: no doctor reply"] += 1
             continue
         kind, text = reply
+        if config.policy_format and kind == "escalation":
+            tally["turns skipped: escalation (the rules decide)"] += 1
+            history = []
+            continue
+        if config.policy_format and kind == "assessment":
+            text = CONCLUDE
         prompt = [
             {"role": "system", "content": system},
             *history,
@@ -148,7 +162,9 @@ def session_examples(
         if rating == -1:
             tally["turns excluded from SFT: thumbs down"] += 1
             correction = _latest(turn["feedback"], "comment")
-            if correction and len(correction.split()) >= config.min_correction_words:
+            if config.policy_format and kind == "assessment":
+                tally["thumbs down on an assessment: no policy pair"] += 1
+            elif correction and len(correction.split()) >= config.min_correction_words:
                 chosen = {"role": "assistant", "content": correction}
                 pairs.append({"prompt": prompt, "chosen": [chosen], "rejected": [answer]})
             else:

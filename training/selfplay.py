@@ -20,13 +20,13 @@ from agent.config import AppConfig
 from agent.consultation import AgentConfig, Assessment, Consultation, Escalation, Question
 from agent.knowledge import Pack
 from agent.planner import PlannerConfig, ranked_asks
+from agent.prompts import policy_messages
 from agent.state import ConsultationState
 from training.cases import Case, synthetic_cases
 from training.datasets import (
     CONCLUDE,
     FILES,
     Card,
-    policy_messages,
     preference_row,
     sft_row,
     write_card,

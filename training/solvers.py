@@ -9,11 +9,11 @@ plays one consultation and returns an ``Episode``: the transcript and what the a
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from agent.consultation import AgentConfig, Assessment, Escalation, Notice, Question, Retrieval
-from agent.planner import PlannerConfig
+from agent.planner import Ask, PlannerConfig, next_action, question_gain
 from agent.resources import Resources
 from training.cases import Case
 from training.patient import Measurement, SimulatedPatient
@@ -35,6 +35,7 @@ class Turn:
     rule: str = ""  # how the answer was chosen
     facts: tuple[int, ...] = ()
     results: tuple[str, ...] = ()
+    gain: float | None = None  # a question's expected information gain when it was asked
 
 
 @dataclass
@@ -49,6 +50,8 @@ class Episode:
     escalated: bool = False
     urgency: str | None = None
     ended: str = ""
+    # the agent concluded on its own while the planner would still have asked (None: n/a)
+    premature: bool | None = None
 
 
 class Solver(Protocol):
@@ -121,9 +124,11 @@ class AgentSolver:
         for _ in range(cap + 1):
             question = _record(episode, consultation.respond(message), consultation)
             if consultation.finished:
+                episode.premature = self._premature(consultation, episode)
                 return _finish(episode, consultation, "")
             if question is None:
                 break
+            self._score_question(episode, getattr(consultation, "state", None), question)
             if len(episode.questions) > cap:
                 return _finish(episode, consultation, f"evaluation cap of {cap} questions")
             kind = "exam" if question.target.startswith("exam:") else question.kind
@@ -139,6 +144,26 @@ class AgentSolver:
             )
             message = reply.text
         return _finish(episode, consultation, "the agent asked nothing more")
+
+    def _score_question(self, episode: Episode, state, question: Question) -> None:  # noqa: ANN001
+        """Note the asked question's expected gain over the belief it was asked in (``state``
+        holds what was known when it was asked; a free question the pack cannot weigh gains 0)."""
+        if state is None or not episode.questions or question.kind in ("history", *MEASURED):
+            return
+        if question.target.startswith(("exam:", "test:")) or question.target == "duration":
+            return
+        gain = question_gain(state, self.resources.pack, self.config.planner, question.target)
+        if gain is None and question.kind == "llm":
+            gain = 0.0  # a free question about nothing the pack can weigh
+        episode.questions[-1] = replace(episode.questions[-1], gain=gain)
+
+    def _premature(self, consultation, episode: Episode) -> bool | None:  # noqa: ANN001
+        """An assessment the agent chose while the planner, in the same state, would still
+        have asked something worth its cost; None for an escalation or a spent budget."""
+        if episode.escalated or "budget" in episode.ended or not hasattr(consultation, "state"):
+            return None
+        action = next_action(consultation.state, self.resources.pack, self.config.planner)
+        return isinstance(action, Ask)
 
 
 def full_information(case: Case) -> list[str]:

@@ -10,7 +10,7 @@ import logging
 import threading
 from collections.abc import Iterator, Sequence
 
-from agent.checkpoint import ModelNotAvailable, offline, resolve_model
+from agent.checkpoint import ModelNotAvailable, offline, resolve_adapter, resolve_model
 from agent.config import AppConfig, ModelConfig
 from agent.lm import GenerationOptions, Message, cut_at_stop
 from retrieval.device import resolve_device, resolve_dtype
@@ -25,6 +25,9 @@ class TransformersChatModel:
         self.config = config
         self.name = name
         self.device = str(model.device)
+        self.adapted = hasattr(model, "disable_adapter")  # a PeftModel
+        # Switching the adapter off is global to the model: one generation at a time.
+        self._lock = threading.Lock()
 
     @classmethod
     def from_config(cls, app: AppConfig) -> TransformersChatModel:
@@ -45,10 +48,12 @@ class TransformersChatModel:
                 f"Cannot load model {path!r}: it is neither a local folder nor in the local "
                 f"Hugging Face cache (nothing is downloaded at run time). {exc}"
             ) from exc
-        if config.adapter:
+        adapter = resolve_adapter(config.adapter, config.model)
+        if adapter is not None:
             from peft import PeftModel
 
-            model = PeftModel.from_pretrained(model, config.adapter)
+            model = PeftModel.from_pretrained(model, str(adapter))
+            log.info("applied the adapter in %s (scope: %s)", adapter, config.adapter_scope)
         model.to(device).eval()
         if tokenizer.pad_token is None:
             tokenizer.pad_token = tokenizer.eos_token
@@ -59,6 +64,42 @@ class TransformersChatModel:
         return self.tokenizer.apply_chat_template(
             list(messages), add_generation_prompt=True, return_tensors="pt", return_dict=True
         ).to(self.model.device)
+
+    def score(
+        self, messages: Sequence[Message], replies: Sequence[str], policy: bool = True
+    ) -> list[float]:
+        """Mean log-probability a token of each reply as the assistant's next message: how
+        much the model (with the adapter when ``policy``) would say it."""
+        import torch
+
+        prompt = self.encode(messages)["input_ids"][0]
+        end = self.tokenizer.eos_token or ""
+        rows = [
+            self.tokenizer(reply + end, add_special_tokens=False, return_tensors="pt")["input_ids"][
+                0
+            ].to(prompt.device)
+            for reply in replies
+        ]
+        width = len(prompt) + max(len(r) for r in rows)
+        ids = torch.full((len(rows), width), self.tokenizer.pad_token_id, device=prompt.device)
+        mask = torch.zeros_like(ids)
+        for i, r in enumerate(rows):
+            n = len(prompt) + len(r)
+            ids[i, :n] = torch.cat([prompt, r])
+            mask[i, :n] = 1
+        bare = self.adapted and not (policy or self.config.adapter_scope == "all")
+        with self._lock, torch.inference_mode():
+            if bare:
+                with self.model.disable_adapter():
+                    logits = self.model(input_ids=ids, attention_mask=mask).logits
+            else:
+                logits = self.model(input_ids=ids, attention_mask=mask).logits
+        logprobs = torch.log_softmax(logits.float(), -1)
+        out = []
+        for i, r in enumerate(rows):
+            positions = torch.arange(len(prompt) - 1, len(prompt) - 1 + len(r), device=ids.device)
+            out.append(float(logprobs[i, positions, r].mean()))
+        return out
 
     def stream(
         self, messages: Sequence[Message], options: GenerationOptions | None = None
@@ -89,9 +130,16 @@ class TransformersChatModel:
             kwargs.update(stop_strings=list(opts.stop), tokenizer=self.tokenizer)
         errors: list[BaseException] = []
 
+        bare = self.adapted and not (opts.policy or self.config.adapter_scope == "all")
+
         def run() -> None:
             try:
-                self.model.generate(**kwargs)
+                with self._lock:
+                    if bare:  # the questioning adapter is for policy decisions only
+                        with self.model.disable_adapter():
+                            self.model.generate(**kwargs)
+                    else:
+                        self.model.generate(**kwargs)
             except BaseException as exc:  # surfaced to the caller below
                 errors.append(exc)
                 streamer.end()

@@ -21,7 +21,7 @@ class LlamaCppChatModel:
                 "The llamacpp backend needs llama-cpp-python: "
                 "pip install 'anamnesis-agent[llamacpp]'"
             ) from exc
-        if config.adapter:
+        if config.adapter not in (None, "none", "shipped"):
             raise ModelNotAvailable(
                 "The llamacpp backend does not apply PEFT adapters; use the transformers backend"
             )

@@ -14,6 +14,7 @@ import json
 import resource
 import sys
 import time
+from pathlib import Path
 
 from ui.cli.common import add_config_flags, config_from, friendly_errors
 
@@ -38,6 +39,7 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--json", action="store_true", help="print JSON")
     t.add_argument("--lexical", action="store_true", help="no embedding matcher")
     t.add_argument("--rules-only", action="store_true", help="no learned classifier")
+    t.add_argument("--classifier", metavar="DIR", help="a classifier other than the shipped one")
     tu = sub.add_parser("turn", help="one turn's latency: planner, extraction, retrieval, LM")
     tu.add_argument("--json", action="store_true", help="print JSON")
     tu.add_argument("--repeats", type=int, default=20, help="timed repeats per figure")
@@ -220,7 +222,11 @@ def triage(args: argparse.Namespace, config) -> int:  # noqa: ANN001
     if not args.rules_only:
         from agent.emergency import EmergencyClassifier
 
-        classifier = EmergencyClassifier.load()
+        classifier = (
+            EmergencyClassifier.load(Path(args.classifier))
+            if args.classifier
+            else EmergencyClassifier.load()
+        )
     rows = read_jsonl(VIGNETTES)
     runs = {"rules": score_triage(rows, lambda t: red_flags(t, pack, table, matcher) is not None)}
     if classifier is not None:

@@ -42,7 +42,11 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--out", metavar="DIR", help="run folder (default: under the data folder)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
-    p.add_argument("--adapter", metavar="PATH", help="LoRA adapter for the chat model")
+    p.add_argument(
+        "--adapter",
+        metavar="PATH|none",
+        help="LoRA adapter for the llm and hybrid policies (default: the shipped one)",
+    )
     p.add_argument("--seed", type=int, default=0, help="seed of the synthetic cases")
     p.add_argument("--split", choices=["eval", "train"], default="eval", help="synthetic split")
     p.add_argument("--limit", type=int, help="only the first N cases")
@@ -98,6 +102,8 @@ def _table(summaries: list[dict]) -> str:
         ("coverage", "cover", "{:.3f}"),
         ("questions", "asked", "{:.1f}"),
         ("repeated_question_rate", "repeat", "{:.3f}"),
+        ("mean_question_gain", "gain", "{:.3f}"),
+        ("premature_conclusion_rate", "prem", "{:.3f}"),
         ("tests_requested", "tests", "{:.2f}"),
         ("turns_to_diagnosis", "turns", "{:.1f}"),
         ("escalation_rate", "escal", "{:.3f}"),
@@ -153,6 +159,9 @@ def main(argv: list[str] | None = None) -> int:
             "assessment's model summary is not scored"
         )
 
+    from agent.checkpoint import resolve_adapter
+
+    adapter = resolve_adapter(config.model.adapter, config.model.model) if needs_model else None
     started = time.perf_counter()
     load = {"model": needs_model, "index": use_index, "embeddings": False}
     load["emergency"] = args.emergency_classifier
@@ -194,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
         phrase_questions=args.phrase,
         allow_tests=agent_config("planner", 1, allow_tests=tests).planner.allow_tests,
         model=getattr(resources.model, "name", None) if resources.model else None,
-        adapter=config.model.adapter,
+        adapter=str(adapter) if adapter else None,
         index=use_index,
         agent_embeddings=not args.lexical,
         emergency_classifier=emergency,

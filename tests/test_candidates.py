@@ -1,0 +1,87 @@
+"""Candidates beyond the pack: the query holds only what is present, passages are grouped by
+disease, and the differential gives them the share the pack leaves unexplained."""
+
+from dataclasses import dataclass
+
+from agent.candidates import (
+    CandidateConfig,
+    icd10_code,
+    merge,
+    outside_query,
+    outside_share,
+    rank_outside,
+)
+from agent.knowledge import default_pack
+from agent.state import ConsultationState, Observation, Result
+from retrieval.documents import Passage
+
+PACK = default_pack()
+
+
+def _state(present=(), absent=(), results=()) -> ConsultationState:
+    obs = {f: Observation(f, True, f, 1) for f in present}
+    obs |= {f: Observation(f, False, f, 1) for f in absent}
+    return ConsultationState(observations=obs, results={r.key: r for r in results})
+
+
+def test_the_query_never_holds_a_denied_finding_or_denied_words():
+    state = _state(
+        present=["fever"],
+        absent=["cough"],
+        results=[
+            Result("chest x-ray", "Patchy consolidation in the right lower lobe", 2, {}, 0.0),
+            Result("urine dipstick", "Normal", 3, {}, 0.0),
+        ],
+    )
+    said = ["I have had a fever. No cough at all, and I do not smoke.", "Test, ECG: normal."]
+    query = outside_query(state, PACK, said).lower()
+    assert "fever" in query and "consolidation" in query
+    assert "cough" not in query and "smoke" not in query and "normal" not in query
+
+
+@dataclass
+class _Hit:
+    passage: Passage
+    score: float
+
+
+def _hit(title: str, source: str, score: float) -> _Hit:
+    return _Hit(Passage(f"{title}-{score}", title, title, source, "", "symptoms", "x"), score)
+
+
+def test_passages_are_grouped_by_the_disease_they_describe():
+    hits = [
+        _hit("Myasthenia Gravis", "MedQuAD/GARD", 0.5),
+        _hit("Eye Diseases", "MedQuAD/MPlusHealthTopics", 0.9),  # a group, not one disease
+        _hit("Diplopia", "HPO", 0.8),  # a phenotype, not a label source
+        _hit("Botulism", "MedQuAD/CDC", 0.6),
+        _hit("myasthenia gravis", "MedQuAD/NINDS", 0.3),
+    ]
+    ranked = rank_outside(hits, CandidateConfig())
+    assert [c.name for c in ranked] == ["Myasthenia Gravis", "Botulism"]
+    assert abs(ranked[0].score - 0.8) < 1e-9 and len(ranked[0].passages) == 2
+
+
+def test_outside_candidates_take_the_unexplained_share_and_join_a_namesake():
+    outside = rank_outside(
+        [_hit("Influenza", "MedQuAD/CDC", 3.0), _hit("Q Fever", "MedQuAD/CDC", 1.0)],
+        CandidateConfig(),
+    )
+    merged = merge([("Influenza", 0.6), ("Common cold", 0.4)], outside, share=0.5)
+    as_dict = {name: (p, origin) for name, p, origin in merged}
+    assert as_dict["Influenza"] == (0.3 + 0.375, "pack")
+    assert as_dict["Q Fever"] == (0.125, "index")
+    assert abs(sum(p for _, p, _ in merged) - 1.0) < 1e-6
+
+
+def test_names_link_to_icd10_codes():
+    assert icd10_code("Myasthenia gravis") == "G70.0"  # the category's name
+    assert icd10_code("Acute appendicitis") == "K35"
+    assert icd10_code("not a disease at all xyz") is None
+
+
+def test_outside_candidates_always_get_a_floor_share():
+    config = CandidateConfig(min_unexplained=0.3, min_share=0.2)
+    assert outside_share(0.1, config) == 0.2  # explained well: the floor
+    assert outside_share(0.6, config) == 0.6  # explained poorly: what is unexplained
+    assert outside_share(0.1, CandidateConfig(min_unexplained=0.3, min_share=0.0)) == 0.0
