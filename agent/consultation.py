@@ -8,6 +8,7 @@ reason. The terminal chat, the UI and the simulator all consume the same steps.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from typing import Literal
@@ -114,6 +115,10 @@ GENERIC_WORDS = frozenset({"pain", "you", "any", "notice", "feel", "had"})
 
 def _finding_of(target: str | None) -> str | None:
     return target.removeprefix("rf:") if target else None
+
+
+def _words(text: str) -> str:
+    return " ".join(re.findall(r"[a-z0-9']+", text.lower()))
 
 
 def question_is_about(text: str, target_words: set[str]) -> bool:
@@ -289,9 +294,13 @@ class Consultation:
                 else ("the model repeated a question" if reply else "the model gave no question")
             )
             return Conclude(why, self._top())
+        history = {_words(item.question): key for key, item in self.pack.history.items()}
         found = extract(reply, self.table)
         known = set(self.state.observations) | {_finding_of(a) for a in self.state.asked}
-        target = next((o.finding for o in found.observations if o.finding not in known), None)
+        target = history.get(_words(reply))  # a standard history question, as worded
+        target = target or next(
+            (o.finding for o in found.observations if o.finding not in known), None
+        )
         target = target or f"free:{len(self.state.asked)}"
         return Ask(target, "llm", reply, 0.0, (), "the model chose this question")
 

@@ -170,6 +170,13 @@ def test_hybrid_mode_falls_back_when_the_choice_is_not_an_option():
     assert isinstance(step, Question) and "not an option" in step.reason
 
 
+def test_llm_mode_knows_a_standard_history_question_by_its_wording():
+    question = PACK.history["duration"].question
+    c = consult(model=ScriptedModel([question.upper()]), config=_config(policy="llm"))
+    step = list(c.respond("I have a cough"))[-1]
+    assert isinstance(step, Question) and step.target == "duration"
+
+
 def test_llm_mode_asks_the_models_question_and_concludes_when_told():
     model = ScriptedModel(["Do you have a fever?", "CONCLUDE"])
     c = consult(model=model, config=_config(policy="llm"))

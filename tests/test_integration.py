@@ -81,3 +81,21 @@ def test_a_whole_consultation_with_the_real_model(prepared_home, tmp_path, embed
     assert {p.id for _, p in assessment.cited} <= retrieved  # only what was retrieved
     assert "cystitis" in " ".join(n.lower() for n, _ in assessment.differential)
     assert "not a diagnosis" in assessment.text
+
+
+def test_the_shipped_questioning_adapter_shapes_the_llm_policy_only(prepared_home):
+    import json
+
+    from agent.checkpoint import SHIPPED_ADAPTER, resolve_adapter
+    from agent.prompts import policy_messages
+
+    assert resolve_adapter("shipped", "embedded") == SHIPPED_ADAPTER
+    summary = json.loads((SHIPPED_ADAPTER / "train_summary.json").read_text())
+    assert summary["kind"] == "dpo" and summary["steps"] > 0
+    model = load_chat_model(AppConfig(home=prepared_home))
+    assert model.adapted
+    messages = policy_messages((), [("patient", "I have had a cough and a fever for three days.")])
+    trained = complete(model, messages, GenerationOptions(max_new_tokens=32, policy=True))
+    bare = complete(model, messages, GenerationOptions(max_new_tokens=32))
+    assert trained != bare
+    assert trained.strip().endswith("?") or trained.strip() == "CONCLUDE", trained
