@@ -48,7 +48,8 @@ class CandidateConfig(BaseModel):
         description="The share outside candidates get at least: the pack's conditions are a "
         "small part of medicine, so a differential always leaves room for the wider index "
         "(0 restores the rule above alone). On the odd-numbered half of the AgentClinic cases "
-        "0.25 took the planner's top-1 from 2 to 5 of 54; the even half was not looked at.",
+        "0.25 (with the query from the patient's words) took the planner's top-1 from 3 to 5 "
+        "of 54; the even half was not looked at.",
     )
 
 
