@@ -8,7 +8,6 @@ reason. The terminal chat, the UI and the simulator all consume the same steps.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from typing import Literal
@@ -18,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from agent.candidates import (
     CandidateConfig,
     merge,
+    normalise_name,
     outside_query,
     outside_share,
     rank_outside,
@@ -115,10 +115,6 @@ GENERIC_WORDS = frozenset({"pain", "you", "any", "notice", "feel", "had"})
 
 def _finding_of(target: str | None) -> str | None:
     return target.removeprefix("rf:") if target else None
-
-
-def _words(text: str) -> str:
-    return " ".join(re.findall(r"[a-z0-9']+", text.lower()))
 
 
 def question_is_about(text: str, target_words: set[str]) -> bool:
@@ -294,10 +290,10 @@ class Consultation:
                 else ("the model repeated a question" if reply else "the model gave no question")
             )
             return Conclude(why, self._top())
-        history = {_words(item.question): key for key, item in self.pack.history.items()}
+        history = {normalise_name(i.question): key for key, i in self.pack.history.items()}
         found = extract(reply, self.table)
         known = set(self.state.observations) | {_finding_of(a) for a in self.state.asked}
-        target = history.get(_words(reply))  # a standard history question, as worded
+        target = history.get(normalise_name(reply))  # a standard history question, as worded
         target = target or next(
             (o.finding for o in found.observations if o.finding not in known), None
         )

@@ -6,6 +6,7 @@ Chat templates come from the tokenizer.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from collections.abc import Iterator, Sequence
@@ -65,6 +66,13 @@ class TransformersChatModel:
             list(messages), add_generation_prompt=True, return_tensors="pt", return_dict=True
         ).to(self.model.device)
 
+    def _adapter(self, policy: bool) -> contextlib.AbstractContextManager:
+        """The adapter stays on for policy decisions (or every call with scope 'all'); other
+        calls run the bare model. Hold ``_lock``: switching it off is global to the model."""
+        if self.adapted and not (policy or self.config.adapter_scope == "all"):
+            return self.model.disable_adapter()
+        return contextlib.nullcontext()
+
     def score(
         self, messages: Sequence[Message], replies: Sequence[str], policy: bool = True
     ) -> list[float]:
@@ -87,13 +95,8 @@ class TransformersChatModel:
             n = len(prompt) + len(r)
             ids[i, :n] = torch.cat([prompt, r])
             mask[i, :n] = 1
-        bare = self.adapted and not (policy or self.config.adapter_scope == "all")
-        with self._lock, torch.inference_mode():
-            if bare:
-                with self.model.disable_adapter():
-                    logits = self.model(input_ids=ids, attention_mask=mask).logits
-            else:
-                logits = self.model(input_ids=ids, attention_mask=mask).logits
+        with self._lock, self._adapter(policy), torch.inference_mode():
+            logits = self.model(input_ids=ids, attention_mask=mask).logits
         logprobs = torch.log_softmax(logits.float(), -1)
         out = []
         for i, r in enumerate(rows):
@@ -130,16 +133,10 @@ class TransformersChatModel:
             kwargs.update(stop_strings=list(opts.stop), tokenizer=self.tokenizer)
         errors: list[BaseException] = []
 
-        bare = self.adapted and not (opts.policy or self.config.adapter_scope == "all")
-
         def run() -> None:
             try:
-                with self._lock:
-                    if bare:  # the questioning adapter is for policy decisions only
-                        with self.model.disable_adapter():
-                            self.model.generate(**kwargs)
-                    else:
-                        self.model.generate(**kwargs)
+                with self._lock, self._adapter(opts.policy):
+                    self.model.generate(**kwargs)
             except BaseException as exc:  # surfaced to the caller below
                 errors.append(exc)
                 streamer.end()
