@@ -27,8 +27,16 @@ class CandidateConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     enabled: bool = Field(True, description="Name candidates from the wider index.")
-    passages: int = Field(60, ge=5, le=500, description="Passages retrieved to name candidates.")
-    keep: int = Field(5, ge=1, le=20, description="Outside candidates kept.")
+    passages: int = Field(200, ge=5, le=1000, description="Passages retrieved to name candidates.")
+    per_name: int = Field(
+        2,
+        ge=1,
+        le=50,
+        description="Passages that count towards a name's score (its best ones): a long "
+        "document must not win by its number of chunks alone.",
+    )
+    keep: int = Field(10, ge=1, le=20, description="Outside candidates kept.")
+    differential: int = Field(10, ge=1, le=20, description="Names in the final differential.")
     label_sources: tuple[str, ...] = Field(
         ("MedQuAD", "ICD-10-CM"),
         description="Passage sources (prefixes) whose titles name a disease; the pack's own "
@@ -57,6 +65,9 @@ class CandidateConfig(BaseModel):
 _GROUP = re.compile(
     r"\b(diseases|disorders|problems|conditions|infections|injuries|defects|tumors|cancers)\b$"
 )
+# ICD-10-CM chapters that are not diagnoses: symptoms and signs (R), contact with services (Z),
+# external causes (V-Y).
+_NOT_DIAGNOSES = tuple(f"icd10:{c}" for c in "RZVWXY")
 _NORMAL = re.compile(r"\b(normal|unremarkable|negative|not done|within normal limits)\b")
 
 
@@ -95,18 +106,24 @@ def outside_query(
     return " ".join(words[:max_words])
 
 
-def rank_outside(hits: Sequence, config: CandidateConfig) -> list[Candidate]:
-    """Candidates from search hits (objects with ``passage`` and ``score``), grouped by the
-    disease their document is about, best first."""
+def rank_outside(
+    hits: Sequence, config: CandidateConfig, symptoms: frozenset[str] = frozenset()
+) -> list[Candidate]:
+    """Candidates from search hits (objects with ``passage`` and ``score``, best first),
+    grouped by the disease their document is about and scored by the sum of their
+    ``per_name`` best scores. Group titles, ICD-10-CM chapters that are not diagnoses, and
+    titles that name a symptom (``symptoms``, normalised names) are not candidates."""
     scores: dict[str, float] = {}
     names: dict[str, str] = {}
     passages: dict[str, list[Passage]] = {}
     for hit in hits:
         p = hit.passage
-        if not p.source.startswith(config.label_sources):
+        if not p.source.startswith(config.label_sources) or p.doc_id.startswith(_NOT_DIAGNOSES):
             continue
         key = normalise_name(p.title)
-        if not key or _GROUP.search(key):
+        if not key or _GROUP.search(key) or key in symptoms:
+            continue
+        if len(passages.get(key, ())) >= config.per_name:
             continue
         scores[key] = scores.get(key, 0.0) + float(hit.score)
         names.setdefault(key, p.title[:1].upper() + p.title[1:])
@@ -116,6 +133,12 @@ def rank_outside(hits: Sequence, config: CandidateConfig) -> list[Candidate]:
         Candidate(names[k], scores[k], tuple(passages[k][:2]), icd10_code(k))
         for k in ranked[: config.keep]
     ]
+
+
+def symptom_names(pack: Pack) -> frozenset[str]:
+    """The pack's finding names, normalised: a retrieved document titled with one of them
+    (MedQuAD's "Fever", "Headache") describes a symptom, not a diagnosis."""
+    return frozenset(normalise_name(f.name) for f in pack.findings.values())
 
 
 def outside_share(unexplained_share: float, config: CandidateConfig) -> float:

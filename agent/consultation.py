@@ -21,6 +21,7 @@ from agent.candidates import (
     outside_query,
     outside_share,
     rank_outside,
+    symptom_names,
     unexplained,
 )
 from agent.citations import clean_citations
@@ -360,7 +361,7 @@ class Consultation:
             yield Retrieval(query, passages, "passages for the leading conditions and findings")
         outside, share = yield from self._outside_candidates(action)
         pack_top = [(self.pack.conditions[c].name, p) for c, p in action.top]
-        merged = merge(pack_top, outside, share)
+        merged = merge(pack_top, outside, share, self.config.candidates.differential)
         differential = tuple((n, p) for n, p, _ in merged if p >= 0.01) or tuple(
             (n, p) for n, p, _ in merged[:1]
         )
@@ -391,7 +392,8 @@ class Consultation:
         query = outside_query(self.state, self.pack, said)
         if share <= 0 or not query:
             return [], 0.0
-        outside = rank_outside(self.index.search(query, k=config.passages), config)
+        hits = self.index.search(query, k=config.passages)
+        outside = rank_outside(hits, config, symptom_names(self.pack))
         if outside:
             why = (
                 f"{missing:.0%} of the findings are not listed for "

@@ -10,6 +10,7 @@ from agent.candidates import (
     outside_query,
     outside_share,
     rank_outside,
+    symptom_names,
 )
 from agent.knowledge import default_pack
 from agent.state import ConsultationState, Observation, Result
@@ -45,8 +46,9 @@ class _Hit:
     score: float
 
 
-def _hit(title: str, source: str, score: float) -> _Hit:
-    return _Hit(Passage(f"{title}-{score}", title, title, source, "", "symptoms", "x"), score)
+def _hit(title: str, source: str, score: float, doc_id: str = "") -> _Hit:
+    passage = Passage(f"{title}-{score}", doc_id or title, title, source, "", "symptoms", "x")
+    return _Hit(passage, score)
 
 
 def test_passages_are_grouped_by_the_disease_they_describe():
@@ -60,6 +62,28 @@ def test_passages_are_grouped_by_the_disease_they_describe():
     ranked = rank_outside(hits, CandidateConfig())
     assert [c.name for c in ranked] == ["Myasthenia Gravis", "Botulism"]
     assert abs(ranked[0].score - 0.8) < 1e-9 and len(ranked[0].passages) == 2
+
+
+def test_a_long_document_counts_only_its_best_passages():
+    hits = [_hit("Diabetes", "MedQuAD/NIDDK", 0.3) for _ in range(6)]
+    hits.append(_hit("Addison Disease", "MedQuAD/GARD", 0.7))
+    ranked = rank_outside(hits, CandidateConfig(per_name=2))
+    assert [c.name for c in ranked] == ["Addison Disease", "Diabetes"]
+    assert abs(ranked[1].score - 0.6) < 1e-9
+    assert [c.name for c in rank_outside(hits, CandidateConfig(per_name=6))][0] == "Diabetes"
+
+
+def test_symptoms_and_non_diagnostic_codes_are_not_candidates():
+    hits = [
+        _hit("Fever, unspecified", "ICD-10-CM", 0.9, "icd10:R50"),
+        _hit("Problems related to housing", "ICD-10-CM", 0.8, "icd10:Z59"),
+        _hit("Headache", "MedQuAD/MPlusHealthTopics", 0.7),
+        _hit("Migraine", "ICD-10-CM", 0.5, "icd10:G43"),
+    ]
+    symptoms = symptom_names(PACK)
+    assert "headache" in symptoms
+    ranked = rank_outside(hits, CandidateConfig(), symptoms)
+    assert [c.name for c in ranked] == ["Migraine"]
 
 
 def test_outside_candidates_take_the_unexplained_share_and_join_a_namesake():

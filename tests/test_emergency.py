@@ -30,6 +30,16 @@ def test_statements_are_labelled_and_never_the_vignettes():
     assert not held_out & {r["text"].lower() for r in rows}
 
 
+def test_everyday_messages_are_plain_and_independent_of_the_statements():
+    from training.labelled import EVERYDAY, VIGNETTES, read_jsonl
+
+    rows = read_jsonl(EVERYDAY)
+    assert len(rows) >= 100 and len({r["id"] for r in rows}) == len(rows)
+    assert all(r["label"] == "non_urgent" and len(r["text"].split()) >= 6 for r in rows)
+    seen = {r["text"].lower() for r in [*load_statements(), *read_jsonl(VIGNETTES)]}
+    assert not seen & {r["text"].lower() for r in rows}
+
+
 def test_whole_rules_are_held_out_to_choose_the_threshold():
     rows = load_statements()
     train, test = split_by_rule(rows, 0.2, seed=0)
@@ -44,19 +54,33 @@ def test_fit_trains_an_adapter_that_loads_back(tmp_path):
 
     rows = load_statements()
     few = [r for r in rows if r.get("rule")][:12] + [r for r in rows if not r.get("rule")][-12:]
-    config = EmergencyConfig(epochs=1, batch_size=8, held_out_share=0.25, lora_r=2)
+    config = EmergencyConfig(
+        members=("minilm",), epochs=1, batch_size=8, held_out_share=0.25, lora_r=2
+    )
     report = fit(tmp_path / "clf", config, few)
     assert 0 <= report["threshold"] <= 1 and "held_out" in report
+    assert report["members"] == ["minilm"] and (tmp_path / "clf" / "minilm").is_dir()
     classifier = EmergencyClassifier.load(tmp_path / "clf")
     p = classifier.probabilities(["I can't breathe", "a mild cold"])
     assert p.shape == (2,) and ((p >= 0) & (p <= 1)).all()
     assert classifier.flags("about three days") == (False, 0.0)  # short answers: rules only
     trained = {
         n: w
-        for n, w in classifier.model.named_parameters()
+        for model, _ in classifier.members
+        for n, w in model.named_parameters()
         if "lora_B" in n or "modules_to_save" in n
     }
     assert trained and any(torch.count_nonzero(w) for w in trained.values())
+
+
+def test_members_are_combined_by_their_geometric_mean():
+    import numpy as np
+
+    from agent.emergency import combine
+
+    p = combine([np.array([0.9, 0.5, 0.0]), np.array([0.1, 0.5, 0.8])])
+    assert np.allclose(p[:2], [0.3, 0.5])  # one member's confident "no" damps the other's "yes"
+    assert p[2] < 1e-4  # a zero is clipped, not a log error
 
 
 @dataclass
@@ -82,23 +106,28 @@ def test_the_classifier_escalates_what_no_rule_caught():
 
 
 @pytest.mark.skipif(not (SHIPPED / "emergency.json").exists(), reason="no shipped classifier")
-def test_shipped_classifier_on_the_held_out_vignettes(embedder):
+def test_shipped_classifier_on_the_held_out_vignettes(embedder, prepared_home):
     from agent.answer import red_flags
     from agent.extract import EmbeddingMatcher
-    from training.labelled import VIGNETTES, read_jsonl, score_triage
+    from training.labelled import EVERYDAY, VIGNETTES, read_jsonl, score_triage
 
-    classifier = EmergencyClassifier.load()
+    classifier = EmergencyClassifier.load(models_dir=prepared_home / "models")
+    assert len(classifier.members) == 2  # MiniLM and the embedded model
     table, matcher = PhraseTable.from_pack(PACK), EmbeddingMatcher(PACK, embedder)
-    scores = score_triage(
-        read_jsonl(VIGNETTES),
-        lambda t: red_flags(t, PACK, table, matcher, classifier) is not None,
-    )
+
+    def escalates(text: str) -> bool:
+        return red_flags(text, PACK, table, matcher, classifier) is not None
+
+    scores = score_triage(read_jsonl(VIGNETTES), escalates)
     assert scores["recall"] >= RECALL_FLOOR
     assert scores["false_escalation_rate"] <= FALSE_ESCALATION_CEILING
+    everyday = score_triage(read_jsonl(EVERYDAY), escalates)
+    assert everyday["false_escalation_rate"] <= EVERYDAY_CEILING
 
 
-# Regression guards a little looser than the measured figures (README, "Red flags"): recall
-# 1.000 and false escalations 0.644 with the threshold chosen on held-out rules. The targets
-# (recall 1.0 with at most 0.10 false escalations) are not met.
+# Regression guards a little looser than the measured figures (README, "Red flags"): with the
+# rules, recall 1.000, false escalations 0.218 on the look-alikes and 0.083 on the everyday
+# messages. The target (recall 1.0 with at most 0.10 false escalations) is not met.
 RECALL_FLOOR = 0.97
-FALSE_ESCALATION_CEILING = 0.70
+FALSE_ESCALATION_CEILING = 0.26
+EVERYDAY_CEILING = 0.12

@@ -147,6 +147,7 @@ def test_evaluate_scores_every_case(resources, cases):
     results = evaluate(cases, make_solver("planner", resources, 4), roles, matcher, 4, False)
     summary = summarise(results)
     assert summary["cases"] == len(cases) and summary["errors"] == 0
-    assert 0 <= summary["top1_strict"] <= summary["top3_strict"] <= summary["top5_strict"] <= 1
+    assert 0 <= summary["top1_strict"] <= summary["top3_strict"] <= summary["top5_strict"]
+    assert summary["top5_strict"] <= summary["top10_strict"] <= 1
     assert all(r.questions <= 4 and 0 < r.coverage <= 1 for r in results)
     assert summary["repeated_question_rate"] == 0.0

@@ -285,7 +285,7 @@ def summarise(results: Sequence[CaseResult]) -> dict[str, object]:
     scored = [r for r in results if r.diagnosis]
     if scored:
         m = len(scored)
-        for k in (1, 3, 5):
+        for k in (1, 3, 5, 10):
             strict = sum(1 for r in scored if r.strict and r.strict.rank <= k) / m
             lenient = sum(1 for r in scored if r.lenient and r.lenient.rank <= k) / m
             out[f"top{k}_strict"] = round(strict, 4)

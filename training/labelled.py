@@ -21,6 +21,8 @@ from agent.state import Extraction
 CASES_DIR = Path(__file__).parent / "cases"
 UTTERANCES = CASES_DIR / "extraction_utterances.jsonl"
 VIGNETTES = CASES_DIR / "redflag_vignettes.jsonl"
+# Ordinary non-urgent first messages, to measure false escalations in everyday use.
+EVERYDAY = CASES_DIR / "everyday_messages.jsonl"
 PII_SENTENCES = CASES_DIR / "pii_sentences.jsonl"
 
 

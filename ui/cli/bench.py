@@ -35,7 +35,7 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("--json", action="store_true", help="print JSON")
     e.add_argument("--lexical", action="store_true", help="no embedding matcher")
     e.add_argument("--errors", type=int, default=0, help="show N wrongly read utterances")
-    t = sub.add_parser("triage", help="red-flag triage on the emergency vignettes")
+    t = sub.add_parser("triage", help="red-flag triage on the emergency vignettes and everyday messages")
     t.add_argument("--json", action="store_true", help="print JSON")
     t.add_argument("--lexical", action="store_true", help="no embedding matcher")
     t.add_argument("--rules-only", action="store_true", help="no learned classifier")
@@ -213,7 +213,7 @@ def triage(args: argparse.Namespace, config) -> int:  # noqa: ANN001
     from agent.answer import red_flags
     from agent.extract import PhraseTable
     from agent.knowledge import default_pack
-    from training.labelled import VIGNETTES, read_jsonl, score_triage
+    from training.labelled import EVERYDAY, VIGNETTES, read_jsonl, score_triage
 
     pack = default_pack()
     table = PhraseTable.from_pack(pack)
@@ -222,32 +222,49 @@ def triage(args: argparse.Namespace, config) -> int:  # noqa: ANN001
     if not args.rules_only:
         from agent.emergency import EmergencyClassifier
 
+        models = config.home / "models"
         classifier = (
-            EmergencyClassifier.load(Path(args.classifier))
+            EmergencyClassifier.load(Path(args.classifier), models)
             if args.classifier
-            else EmergencyClassifier.load()
+            else EmergencyClassifier.load(models_dir=models)
         )
     rows = read_jsonl(VIGNETTES)
-    runs = {"rules": score_triage(rows, lambda t: red_flags(t, pack, table, matcher) is not None)}
+    everyday = read_jsonl(EVERYDAY) if EVERYDAY.exists() else []
+    deciders = {"rules": lambda t: red_flags(t, pack, table, matcher) is not None}
     if classifier is not None:
-        runs["rules + classifier"] = score_triage(
-            rows, lambda t: red_flags(t, pack, table, matcher, classifier) is not None
-        )
-        texts = [r["text"] for r in rows]
+        texts = sorted({r["text"] for r in [*rows, *everyday]})
         probability = dict(zip(texts, classifier.probabilities(texts), strict=True))
-        runs["classifier alone"] = score_triage(
-            rows, lambda t: probability[t] >= classifier.threshold
+        deciders["rules + classifier"] = lambda t: (
+            red_flags(t, pack, table, matcher, classifier) is not None
         )
+        deciders["classifier alone"] = lambda t: probability[t] >= classifier.threshold
+    runs = {}
+    for name, decide in deciders.items():
+        runs[name] = score_triage(rows, decide)
+        if everyday:
+            plain = score_triage(everyday, decide)
+            runs[name]["everyday"] = {
+                "messages": plain["non_urgent"],
+                "false_escalation_rate": plain["false_escalation_rate"],
+                "false_escalations": plain["false_escalations"],
+            }
     if args.json:
         print(json.dumps(runs, indent=2))
         return 0
     reading = "lexical" if args.lexical else "lexical + embeddings"
     for name, scores in runs.items():
-        print(
+        line = (
             f"{name} ({reading}): {scores['emergencies']} emergencies, {scores['non_urgent']} "
             f"look-alikes: recall {scores['recall']:.3f}, false escalations "
             f"{scores['false_escalation_rate']:.3f}"
         )
+        if "everyday" in scores:
+            plain = scores["everyday"]
+            line += (
+                f"; {plain['messages']} everyday messages: false escalations "
+                f"{plain['false_escalation_rate']:.3f}"
+            )
+        print(line)
     return 0
 
 

@@ -98,6 +98,7 @@ def _table(summaries: list[dict]) -> str:
         ("top1_strict", "top1", "{:.3f}"),
         ("top3_strict", "top3", "{:.3f}"),
         ("top5_strict", "top5", "{:.3f}"),
+        ("top10_strict", "top10", "{:.3f}"),
         ("top1_lenient", "top1~", "{:.3f}"),
         ("coverage", "cover", "{:.3f}"),
         ("questions", "asked", "{:.1f}"),

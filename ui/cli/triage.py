@@ -1,6 +1,6 @@
 """``anamnesis triage``: the learned emergency classifier.
 
-anamnesis triage fit [--out DIR] [--epochs N]   train it on agent/pack/triage/*.jsonl (minutes)
+anamnesis triage fit [--out DIR] [--epochs N]   train it on agent/pack/triage/*.jsonl (~30 min)
 anamnesis triage check "a message"              P(emergency) and what the rules say
 """
 
@@ -37,15 +37,18 @@ def main(argv: list[str] | None = None) -> int:
     from agent.emergency import SHIPPED, EmergencyClassifier, EmergencyConfig, fit
 
     args = parser().parse_args(argv)
-    config_from(args)
+    config = config_from(args)
+    models = config.home / "models"
     if args.what == "fit":
         given = (("epochs", args.epochs), ("seed", args.seed), ("held_out_by", args.held_out_by))
         changes = {k: v for k, v in given if v is not None}
         out = Path(args.out) if args.out else SHIPPED
-        report = fit(out, EmergencyConfig(**changes), threshold_only=args.threshold_only)
+        report = fit(
+            out, EmergencyConfig(**changes), threshold_only=args.threshold_only, models_dir=models
+        )
         print(json.dumps(report, indent=2))
         return 0
-    classifier = EmergencyClassifier.load()
+    classifier = EmergencyClassifier.load(models_dir=models)
     p = classifier.probability(args.text)
     verdict = "emergency" if p >= classifier.threshold else "not flagged"
     print(f"P(emergency) = {p:.3f} (threshold {classifier.threshold:.3f}): {verdict}")
