@@ -35,7 +35,9 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("--json", action="store_true", help="print JSON")
     e.add_argument("--lexical", action="store_true", help="no embedding matcher")
     e.add_argument("--errors", type=int, default=0, help="show N wrongly read utterances")
-    t = sub.add_parser("triage", help="red-flag triage on the emergency vignettes and everyday messages")
+    t = sub.add_parser(
+        "triage", help="red-flag triage on the emergency vignettes and everyday messages"
+    )
     t.add_argument("--json", action="store_true", help="print JSON")
     t.add_argument("--lexical", action="store_true", help="no embedding matcher")
     t.add_argument("--rules-only", action="store_true", help="no learned classifier")
