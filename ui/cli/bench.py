@@ -224,7 +224,7 @@ def triage(args: argparse.Namespace, config) -> int:  # noqa: ANN001
     if not args.rules_only:
         from agent.emergency import EmergencyClassifier
 
-        models = config.home / "models"
+        models = config.models_dir
         classifier = (
             EmergencyClassifier.load(Path(args.classifier), models)
             if args.classifier
@@ -232,13 +232,12 @@ def triage(args: argparse.Namespace, config) -> int:  # noqa: ANN001
         )
     rows = read_jsonl(VIGNETTES)
     everyday = read_jsonl(EVERYDAY) if EVERYDAY.exists() else []
-    deciders = {"rules": lambda t: red_flags(t, pack, table, matcher) is not None}
-    if classifier is not None:
-        texts = sorted({r["text"] for r in [*rows, *everyday]})
+    texts = sorted({r["text"] for r in [*rows, *everyday]})
+    ruled = {t: red_flags(t, pack, table, matcher) is not None for t in texts}
+    deciders = {"rules": ruled.__getitem__}
+    if classifier is not None:  # each message scored once, as red_flags would score it
         probability = dict(zip(texts, classifier.probabilities(texts), strict=True))
-        deciders["rules + classifier"] = lambda t: (
-            red_flags(t, pack, table, matcher, classifier) is not None
-        )
+        deciders["rules + classifier"] = lambda t: ruled[t] or classifier.flagged(t, probability[t])
         deciders["classifier alone"] = lambda t: probability[t] >= classifier.threshold
     runs = {}
     for name, decide in deciders.items():

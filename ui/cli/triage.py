@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
 
     args = parser().parse_args(argv)
     config = config_from(args)
-    models = config.home / "models"
+    models = config.models_dir
     if args.what == "fit":
         given = (("epochs", args.epochs), ("seed", args.seed), ("held_out_by", args.held_out_by))
         changes = {k: v for k, v in given if v is not None}
