@@ -76,6 +76,17 @@ class SourcesConfig(BaseModel):
     docs: list[Path] = Field(default_factory=list, description="Folders of your own documents.")
 
 
+class TriageConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    classifier: bool = Field(
+        False,
+        description="Screen every message with the learned emergency classifier after the "
+        "red-flag rules (README, 'Red flags'); it loads in about 10 s and needs the embedded "
+        "model's checkpoint (converted on first use).",
+    )
+
+
 class AppConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -83,6 +94,7 @@ class AppConfig(BaseModel):
     model: ModelConfig = Field(default_factory=ModelConfig)
     index: IndexConfig = Field(default_factory=IndexConfig)
     sources: SourcesConfig = Field(default_factory=SourcesConfig)
+    triage: TriageConfig = Field(default_factory=TriageConfig)
 
     @property
     def index_dir(self) -> Path:

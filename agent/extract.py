@@ -64,6 +64,42 @@ UNCERTAIN = re.compile(
     r"\b(not sure|unsure|maybe|perhaps|possibly|don'?t know|dunno|no idea|can'?t remember|"
     r"hard to say|might have|might be|not certain|can'?t tell)\b"
 )
+# A clause that ends by calling something normal ("breathing fine", "fully back to normal")
+# denies the finding it resembles; "a fine rash" does not end that way.
+NORMAL_CLAUSE = re.compile(
+    r"\b(fine|ok|okay|normal|alright|all right)"
+    r"(\s+(now|though|thankfully|too|otherwise|so far|at the moment|today))?\s*$"
+)
+# A past episode told as history ("had a stroke 2 years ago", "when he was 2", "in 2019") is not
+# a finding of the illness now; a complaint that started long ago and goes on is.
+REMOTE_PAST = re.compile(
+    r"\b(((\d+|a|a few|few|several|many|a couple of|two|three|four|five|six|ten)\s+)?"
+    r"(years?|yrs?|months?)\s+ago|last year|when (i|he|she|they|we) (was|were) "
+    r"(\d+|little|young|younger|small|a (baby|child|kid|teenager|toddler))|"
+    r"as a (child|kid|baby|teenager)|in (19|20)\d\d)\b"
+)
+ONGOING = re.compile(
+    r"\b(start\w*|began|begun|ever since|still|ongoing|keeps?|kept|on and off|worse|"
+    r"getting|every|each|(i|you|he|she|we|they)'?ve had|(have|has) had)\b"
+)
+LASTING_KINDS = frozenset({"risk_factor", "history"})
+_TURNS = re.compile(
+    r"[;,]|\b(and|but|however|although|though|now|since then|these days|nowadays)\b"
+)
+
+
+def split_remote(sentence: str) -> tuple[str, str]:
+    """(what the sentence says of now, what it tells of a past episode that is over): stretches
+    with a REMOTE_PAST marker and no sign of going on, cut at commas and at words that turn to
+    the present ("but", "now"). A lasting state told there ("spleen removed years ago") still
+    counts; the caller decides which findings are lasting."""
+    if not REMOTE_PAST.search(sentence):
+        return sentence, ""
+    pieces = [p for p in _TURNS.split(sentence) if p and not _TURNS.fullmatch(p)]
+    past = [p for p in pieces if REMOTE_PAST.search(p) and not ONGOING.search(p)]
+    return " , ".join(p for p in pieces if p not in past), " , ".join(past)
+
+
 SHORT_NO = re.compile(
     r"^\s*(no\b|nope|nah|not really|not at all|never|none|negative|i (have not|haven'?t|"
     r"do not|don'?t|didn'?t)\b|not that i('ve| have)? noticed|hasn'?t|isn'?t|doesn'?t)"
@@ -326,6 +362,7 @@ class PhraseTable:
 
     by_any: dict[str, tuple[tuple[tuple[str, ...], str], ...]]  # every word -> its wordings
     findings: frozenset[str]
+    lasting: frozenset[str] = frozenset()  # risk factors and history: true long after told
 
     @classmethod
     def from_pack(cls, pack: Pack) -> PhraseTable:
@@ -351,7 +388,8 @@ class PhraseTable:
                 continue
             for word in set(phrase):
                 index.setdefault(word, []).append((phrase, fid))
-        return cls({k: tuple(v) for k, v in index.items()}, frozenset(pack.findings))
+        lasting = frozenset(f.id for f in pack.findings.values() if f.kind in LASTING_KINDS)
+        return cls({k: tuple(v) for k, v in index.items()}, frozenset(pack.findings), lasting)
 
 
 @dataclass(frozen=True)
@@ -505,30 +543,41 @@ def extract(
     """
     lowered = text.lower().replace("\u2019", "'")
     found: dict[str, Observation] = {}
-    for sentence in _sentences(lowered):
-        raw = tokens(sentence)
-        negated_raw = _negated_positions(raw)
-        # content tokens with their raw positions, for phrase matching
-        keep = [(k, w) for k, w in enumerate(raw) if w not in _FILLER and w not in (",", ";")]
-        words = [w for _, w in keep]
+    parts = [(*split_remote(sentence), sentence) for sentence in _sentences(lowered)]
+    for now, past, sentence in parts:
         uncertain = bool(UNCERTAIN.search(sentence))
-        for m in _match_phrases(words, table):
-            raw_start = keep[m.start][0]
-            present: bool | None = raw_start not in negated_raw
-            if present and uncertain:
-                present = None
-            span = " ".join(words[m.start : m.end])
-            old = found.get(m.finding)
-            if old is None or (old.present is not True and present is True):
-                found[m.finding] = Observation(m.finding, present, span, turn)
+        for part, only in ((now, None), (past, table.lasting)):
+            raw = tokens(part)
+            negated_raw = _negated_positions(raw)
+            # content tokens with their raw positions, for phrase matching
+            keep = [(k, w) for k, w in enumerate(raw) if w not in _FILLER and w not in (",", ";")]
+            words = [w for _, w in keep]
+            for m in _match_phrases(words, table):
+                if only is not None and m.finding not in only:
+                    continue  # a symptom of a past episode is not a finding now
+                raw_start = keep[m.start][0]
+                present: bool | None = raw_start not in negated_raw
+                if present and uncertain:
+                    present = None
+                span = " ".join(words[m.start : m.end])
+                old = found.get(m.finding)
+                if old is None or (old.present is not True and present is True):
+                    found[m.finding] = Observation(m.finding, present, span, turn)
     if matcher is not None:
-        clauses = clauses_of(lowered)
-        for i, fid, _score in matcher.match(clauses):
-            if fid in found:
+        clauses = clauses_of(". ".join(now for now, _, _ in parts))
+        past_clauses = clauses_of(". ".join(past for _, past, _ in parts))
+        hits = matcher.match(clauses + past_clauses)
+        for i, fid, _score in hits:
+            if fid in found or (i >= len(clauses) and fid not in table.lasting):
                 continue
-            words = tokens(clauses[i])
-            present = None if UNCERTAIN.search(clauses[i]) else not (set(words) & NEGATION_CUES)
-            found[fid] = Observation(fid, present, clauses[i][:120], turn)
+            clause = (clauses + past_clauses)[i]
+            words = tokens(clause)
+            if UNCERTAIN.search(clause):
+                present = None
+            else:
+                denied = set(words) & NEGATION_CUES or NORMAL_CLAUSE.search(clause)
+                present = not denied
+            found[fid] = Observation(fid, present, clause[:120], turn)
     if asked and asked in table.findings and asked not in found:
         polarity = short_answer(lowered)
         duration, _ = _duration(lowered)

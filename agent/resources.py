@@ -42,11 +42,10 @@ class Resources:
         model: bool = True,
         index: bool = True,
         embeddings: bool = True,
-        emergency: bool = False,
+        emergency: bool | None = None,
     ) -> Resources:
         """Load what is asked for. Missing model or index raise their clear errors. The learned
-        emergency classifier is off by default: it over-escalates plain everyday complaints
-        (README, "Red flags")."""
+        emergency classifier follows ``config.triage.classifier`` unless ``emergency`` says."""
         pack = default_pack()
         chat_model = knowledge_index = matcher = None
         if model:
@@ -66,7 +65,7 @@ class Resources:
                 embedder = Embedder(config.index)
             matcher = EmbeddingMatcher(pack, embedder, cache_dir=config.home / "cache")
         classifier = None
-        if emergency:
+        if config.triage.classifier if emergency is None else emergency:
             from agent.emergency import SHIPPED
 
             if (SHIPPED / "emergency.json").exists():

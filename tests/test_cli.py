@@ -97,7 +97,9 @@ def test_bench_extraction_and_triage_print_figures(capsys):
     assert 0 <= scores["all"]["recall"] <= 1 and scores["utterances"] >= 200
     assert main(["bench", "triage", "--json", "--rules-only"]) == 0
     rules = json.loads(capsys.readouterr().out)["rules"]
-    assert "false_escalation_rate" in rules and rules["everyday"]["messages"] >= 100
+    assert {"look-alikes", "fresh", "everyday"} <= set(rules)
+    assert rules["fresh"]["emergencies"] >= 60 and rules["everyday"]["non_urgent"] >= 100
+    assert all(0 <= got["false_escalation_rate"] <= 1 for got in rules.values())
 
 
 def test_bench_turn_reports_planner_and_extraction_latency(capsys):

@@ -83,6 +83,23 @@ def test_members_are_combined_by_their_geometric_mean():
     assert p[2] < 1e-4  # a zero is clipped, not a log error
 
 
+def test_the_config_switches_the_classifier_and_an_explicit_choice_wins(monkeypatch):
+    from agent.config import AppConfig, TriageConfig
+    from agent.resources import Resources
+
+    loaded = []
+    monkeypatch.setattr(
+        EmergencyClassifier, "load", classmethod(lambda cls, *a, **k: loaded.append(a) or "clf")
+    )
+    bare = {"model": False, "index": False, "embeddings": False}
+    assert Resources.load(AppConfig(), **bare).emergency is None  # off by default
+    on = AppConfig(triage=TriageConfig(classifier=True))
+    assert Resources.load(on, **bare).emergency == "clf"
+    assert Resources.load(on, **bare, emergency=False).emergency is None
+    assert Resources.load(AppConfig(), **bare, emergency=True).emergency == "clf"
+    assert len(loaded) == 2
+
+
 @dataclass
 class FakeClassifier:
     flagged: str
@@ -109,7 +126,7 @@ def test_the_classifier_escalates_what_no_rule_caught():
 def test_shipped_classifier_on_the_held_out_vignettes(embedder, prepared_home):
     from agent.answer import red_flags
     from agent.extract import EmbeddingMatcher
-    from training.labelled import EVERYDAY, VIGNETTES, read_jsonl, score_triage
+    from training.labelled import EVERYDAY, VIGNETTES, VIGNETTES_FRESH, read_jsonl, score_triage
 
     classifier = EmergencyClassifier.load(models_dir=prepared_home / "models")
     assert len(classifier.members) == 2  # MiniLM and the embedded model
@@ -118,16 +135,19 @@ def test_shipped_classifier_on_the_held_out_vignettes(embedder, prepared_home):
     def escalates(text: str) -> bool:
         return red_flags(text, PACK, table, matcher, classifier) is not None
 
-    scores = score_triage(read_jsonl(VIGNETTES), escalates)
-    assert scores["recall"] >= RECALL_FLOOR
-    assert scores["false_escalation_rate"] <= FALSE_ESCALATION_CEILING
+    for path, ceiling in ((VIGNETTES, LOOK_ALIKE_CEILING), (VIGNETTES_FRESH, FRESH_CEILING)):
+        scores = score_triage(read_jsonl(path), escalates)
+        assert scores["recall"] >= RECALL_FLOOR
+        assert scores["false_escalation_rate"] <= ceiling
     everyday = score_triage(read_jsonl(EVERYDAY), escalates)
     assert everyday["false_escalation_rate"] <= EVERYDAY_CEILING
 
 
 # Regression guards a little looser than the measured figures (README, "Red flags"): with the
-# rules, recall 1.000, false escalations 0.218 on the look-alikes and 0.083 on the everyday
-# messages. The target (recall 1.0 with at most 0.10 false escalations) is not met.
+# rules, recall 1.000 on both vignette sets, false escalations 0.195 on the first set's
+# look-alikes, 0.138 on the fresh set's and 0.083 on the everyday messages. The target (recall
+# 1.0 with at most 0.10 false escalations) is not met.
 RECALL_FLOOR = 0.97
-FALSE_ESCALATION_CEILING = 0.26
+LOOK_ALIKE_CEILING = 0.24
+FRESH_CEILING = 0.18
 EVERYDAY_CEILING = 0.12

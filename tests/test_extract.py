@@ -124,3 +124,27 @@ def test_affirmed_text_leaves_out_what_is_denied_or_uncertain():
     said = affirmed_text("She denies chest pain. Reports double vision. Not sure about a cough.")
     assert "double vision" in said and "chest" not in said and "cough" not in said
     assert affirmed_text("I haven't vomited or had diarrhoea") == "I"
+
+
+def test_a_clause_calling_something_normal_denies_what_it_resembles(table, embedder):
+    from agent.extract import NORMAL_CLAUSE, EmbeddingMatcher
+
+    matcher = EmbeddingMatcher(default_pack(), embedder, threshold=0.7)
+    said = extract("itchy hives on my arms since yesterday, breathing fine", table, matcher=matcher)
+    (breathing,) = [o for o in said.observations if o.words == "breathing fine"]
+    assert breathing.present is False
+    assert "hives" in findings(said)
+    assert NORMAL_CLAUSE.search("fully back to normal now")
+    assert not NORMAL_CLAUSE.search("a fine red rash on his tummy")
+
+
+def test_a_past_episode_is_history_but_a_lasting_state_still_counts(table):
+    said = extract("My son had a seizure with a high temperature when he was 2", table)
+    assert not findings(said) & {"seizure", "fever"}
+    again = extract("I had a heart attack 2 years ago and now I have crushing chest pain", table)
+    assert "chest_pain" in findings(again)
+    spleen = "I had my spleen removed years ago and this afternoon I've suddenly got a high fever"
+    assert {"immunosuppressed", "fever"} <= findings(extract(spleen, table))
+    ongoing = extract("the rash started 2 months ago and is spreading", table)
+    assert "rash" in findings(ongoing)
+    assert "cough" in findings(extract("his lips went blue when he was coughing", table))

@@ -98,7 +98,7 @@ def test_the_command_writes_train_split_data_with_its_card(
     args = ["selfplay", "--cases", "2", "--out", str(out), "--no-retrieval", "--seed", "3"]
     assert main(args) == 0
     assert "Self-play data in" in capsys.readouterr().out
-    assert loaded == [{"model": False, "index": False, "embeddings": True}]
+    assert loaded == [{"model": False, "index": False, "embeddings": True, "emergency": False}]
     sft, pairs = read_rows([out], "sft"), read_rows([out], "preference")
     card = json.loads((out / "card.json").read_text())
     assert card["counts"]["sft_rows"] == len(sft) and card["counts"]["preference_pairs"] == len(

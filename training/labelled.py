@@ -3,7 +3,8 @@
 - ``training/cases/extraction_utterances.jsonl``: patient utterances with the findings they
   assert present, absent or uncertain -> ``score_extraction`` (micro precision and recall).
 - ``training/cases/redflag_vignettes.jsonl``: emergencies and look-alikes ->
-  ``score_triage`` (emergency recall, false-escalation rate).
+  ``score_triage`` (emergency recall, false-escalation rate); ``redflag_vignettes_2.jsonl`` is a
+  second such set, written later by a writer who saw none of the other sets or statements.
 - ``training/cases/pii_sentences.jsonl``: patient messages with their personal-data spans ->
   ``score_scrubber`` (span precision and recall, by type and type-agnostic).
 Measurement only: never train on these, never tune a rule to one of them.
@@ -21,6 +22,9 @@ from agent.state import Extraction
 CASES_DIR = Path(__file__).parent / "cases"
 UTTERANCES = CASES_DIR / "extraction_utterances.jsonl"
 VIGNETTES = CASES_DIR / "redflag_vignettes.jsonl"
+# A second, later set: written after the first set's errors had been studied, so that one of
+# the two stays a measurement nothing was chosen on.
+VIGNETTES_FRESH = CASES_DIR / "redflag_vignettes_2.jsonl"
 # Ordinary non-urgent first messages, to measure false escalations in everyday use.
 EVERYDAY = CASES_DIR / "everyday_messages.jsonl"
 PII_SENTENCES = CASES_DIR / "pii_sentences.jsonl"

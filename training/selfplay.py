@@ -136,7 +136,9 @@ def run_selfplay(
     from training.patient import CachedEmbedder, Measurement, SimulatedPatient
 
     out = Path(out)
-    resources = Resources.load(app, model=False, index=config.retrieval, embeddings=True)
+    resources = Resources.load(
+        app, model=False, index=config.retrieval, embeddings=True, emergency=False
+    )
     embedder = CachedEmbedder(resources.matcher.embedder) if resources.matcher else None
     pack = resources.pack
     cases = synthetic_cases(pack, config.cases, seed=config.seed, split="train")

@@ -32,8 +32,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--lexical", action="store_true", help="read findings by wording only")
     p.add_argument(
         "--emergency-classifier",
-        action="store_true",
-        help="add the learned emergency classifier after the red-flag rules (over-escalates)",
+        action=argparse.BooleanOptionalAction,
+        help="the learned emergency classifier after the red-flag rules (default: the "
+        "config's triage.classifier)",
     )
     add_config_flags(p)
     return p

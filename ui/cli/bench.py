@@ -215,7 +215,7 @@ def triage(args: argparse.Namespace, config) -> int:  # noqa: ANN001
     from agent.answer import red_flags
     from agent.extract import PhraseTable
     from agent.knowledge import default_pack
-    from training.labelled import EVERYDAY, VIGNETTES, read_jsonl, score_triage
+    from training.labelled import EVERYDAY, VIGNETTES, VIGNETTES_FRESH, read_jsonl, score_triage
 
     pack = default_pack()
     table = PhraseTable.from_pack(pack)
@@ -230,42 +230,35 @@ def triage(args: argparse.Namespace, config) -> int:  # noqa: ANN001
             if args.classifier
             else EmergencyClassifier.load(models_dir=models)
         )
-    rows = read_jsonl(VIGNETTES)
-    everyday = read_jsonl(EVERYDAY) if EVERYDAY.exists() else []
-    texts = sorted({r["text"] for r in [*rows, *everyday]})
+    sets = {"look-alikes": read_jsonl(VIGNETTES)}
+    for name, path in (("fresh", VIGNETTES_FRESH), ("everyday", EVERYDAY)):
+        if path.exists():
+            sets[name] = read_jsonl(path)
+    texts = sorted({r["text"] for rows in sets.values() for r in rows})
     ruled = {t: red_flags(t, pack, table, matcher) is not None for t in texts}
     deciders = {"rules": ruled.__getitem__}
     if classifier is not None:  # each message scored once, as red_flags would score it
         probability = dict(zip(texts, classifier.probabilities(texts), strict=True))
         deciders["rules + classifier"] = lambda t: ruled[t] or classifier.flagged(t, probability[t])
         deciders["classifier alone"] = lambda t: probability[t] >= classifier.threshold
-    runs = {}
-    for name, decide in deciders.items():
-        runs[name] = score_triage(rows, decide)
-        if everyday:
-            plain = score_triage(everyday, decide)
-            runs[name]["everyday"] = {
-                "messages": plain["non_urgent"],
-                "false_escalation_rate": plain["false_escalation_rate"],
-                "false_escalations": plain["false_escalations"],
-            }
+    runs = {
+        name: {s: score_triage(rows, decide) for s, rows in sets.items()}
+        for name, decide in deciders.items()
+    }
     if args.json:
         print(json.dumps(runs, indent=2))
         return 0
     reading = "lexical" if args.lexical else "lexical + embeddings"
     for name, scores in runs.items():
-        line = (
-            f"{name} ({reading}): {scores['emergencies']} emergencies, {scores['non_urgent']} "
-            f"look-alikes: recall {scores['recall']:.3f}, false escalations "
-            f"{scores['false_escalation_rate']:.3f}"
-        )
-        if "everyday" in scores:
-            plain = scores["everyday"]
-            line += (
-                f"; {plain['messages']} everyday messages: false escalations "
-                f"{plain['false_escalation_rate']:.3f}"
-            )
-        print(line)
+        parts = []
+        for s, got in scores.items():
+            part = f"{s}: "
+            if got["emergencies"]:
+                part += f"{got['emergencies']} emergencies, recall {got['recall']:.3f}; "
+            rate = got["false_escalation_rate"]
+            part += f"{got['non_urgent']} non-urgent, false escalations {rate:.3f}"
+            parts.append(part)
+        print(f"{name} ({reading})\n  " + "\n  ".join(parts))
     return 0
 
 

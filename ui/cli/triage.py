@@ -1,6 +1,6 @@
 """``anamnesis triage``: the learned emergency classifier.
 
-anamnesis triage fit [--out DIR] [--epochs N]   train it on agent/pack/triage/*.jsonl (~30 min)
+anamnesis triage fit [--out DIR] [--epochs N]   train it on agent/pack/triage/*.jsonl (35-60 min)
 anamnesis triage check "a message"              P(emergency) and what the rules say
 """
 
