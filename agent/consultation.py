@@ -149,6 +149,20 @@ class Consultation:
         """The leading conditions by name, with their probabilities."""
         return tuple((self.pack.conditions[c].name, p) for c, p in self._top(n))
 
+    def full_differential(self) -> tuple[tuple[str, float], ...]:
+        """The differential a conclusion now would give, candidates beyond the pack included,
+        without retrieving passages for or writing an assessment (an escalation has none)."""
+        steps = self._outside_candidates(Conclude("", self._top()))
+        while True:
+            try:
+                next(steps)
+            except StopIteration as done:
+                outside, share = done.value
+                break
+        pack_top = [(self.pack.conditions[c].name, p) for c, p in self._top()]
+        merged = merge(pack_top, outside, share, self.config.candidates.differential)
+        return tuple((n, p) for n, p, _ in merged)
+
     def respond(self, text: str) -> Iterator[Step]:
         text = " ".join(text.split())
         if not text:

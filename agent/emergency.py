@@ -28,6 +28,9 @@ log = logging.getLogger(__name__)
 
 STATEMENTS = Path(__file__).parent / "pack" / "triage"
 SHIPPED = STATEMENTS / "classifier"
+# Messages written only to choose the threshold of an adapter already trained on all the
+# statements: never trained on, and apart from the measurement sets.
+CALIBRATION = STATEMENTS / "calibration"
 MIN_WORDS = 6  # the shortest training statement
 LEARNED_ADVICE = (
     "This may be an emergency. Call your local emergency number (999, 911 or 112) or go to the "
@@ -304,9 +307,47 @@ def fit(
     return report
 
 
+def calibrate(
+    path: Path = SHIPPED,
+    rows: Sequence[dict] | None = None,
+    target_recall: float = 0.99,
+    models_dir: Path | None = None,
+    write: bool = True,
+) -> dict:
+    """Choose the threshold of the classifier in ``path`` on calibration messages (default: the
+    pack's, in CALIBRATION) as the highest that keeps ``target_recall`` of their emergencies;
+    with ``write`` the card takes it (the split's estimate stays on record under held_out)."""
+    rows = list(rows) if rows is not None else load_statements(CALIBRATION)
+    if not rows:
+        raise ValueError(f"no calibration messages in {CALIBRATION}")
+    classifier = EmergencyClassifier.load(path, models_dir)
+    p = classifier.probabilities([r["text"] for r in rows])
+    y = np.array([r["label"] == "emergency" for r in rows], dtype=bool)
+    threshold = _threshold(p, y, target_recall)
+    report = {
+        "messages": len(rows),
+        "emergencies": int(y.sum()),
+        "target_recall": target_recall,
+        **_rates(p, y, threshold),
+        "previous_threshold": classifier.threshold,
+        "previous": _rates(p, y, classifier.threshold),
+    }
+    if write:
+        card = path / "emergency.json"
+        saved = json.loads(card.read_text(encoding="utf-8"))
+        saved.update(threshold=threshold, calibration=report)
+        card.write_text(json.dumps(saved, indent=2) + "\n", encoding="utf-8")
+    return report
+
+
 def _threshold(p: np.ndarray, y: np.ndarray, target_recall: float) -> float:
-    """The highest threshold that keeps ``target_recall`` of the emergencies."""
-    return float(np.quantile(p[y], 1 - target_recall)) if y.any() else 0.5
+    """The highest threshold that keeps ``target_recall`` of the emergencies: the score of the
+    first emergency that may not be missed (an interpolated quantile could keep fewer)."""
+    if not y.any():
+        return 0.5
+    scores = np.sort(p[y])
+    misses = int(np.floor(len(scores) * (1 - target_recall) + 1e-9))
+    return float(scores[min(misses, len(scores) - 1)])
 
 
 def _rates(p: np.ndarray, y: np.ndarray, threshold: float) -> dict:

@@ -109,3 +109,28 @@ def test_outside_candidates_always_get_a_floor_share():
     assert outside_share(0.1, config) == 0.2  # explained well: the floor
     assert outside_share(0.6, config) == 0.6  # explained poorly: what is unexplained
     assert outside_share(0.1, CandidateConfig(min_unexplained=0.3, min_share=0.0)) == 0.0
+
+
+@dataclass
+class _Index:
+    hits: list
+    queries: list
+
+    def search(self, query: str, k: int = 5) -> list:
+        self.queries.append(query)
+        return self.hits[:k]
+
+
+def test_the_full_differential_names_outside_candidates_without_an_assessment():
+    from agent.consultation import Assessment, Consultation
+    from agent.extract import PhraseTable
+
+    index = _Index([_hit("Kawasaki Disease", "MedQuAD/GARD", 0.9)], [])
+    c = Consultation(PACK, PhraseTable.from_pack(PACK), index=index)
+    list(c.respond("My son has had a fever for five days and a rash, his lips are cracked"))
+    names = [n for n, _ in c.full_differential()]
+    assert "Kawasaki Disease" in names and len(index.queries) == 1
+    assert {n for n, _ in c.differential(3)} <= set(names)
+    assert not c.finished  # nothing was concluded or written
+    (done,) = [s for s in c.conclude() if isinstance(s, Assessment)]
+    assert [n for n, _ in done.differential] == [n for n, p in c.full_differential() if p >= 0.01]

@@ -1,5 +1,6 @@
 """The learned emergency classifier: its split, its training path, and its place in a turn."""
 
+import json
 from dataclasses import dataclass
 
 import pytest
@@ -9,6 +10,7 @@ from agent.emergency import (
     SHIPPED,
     EmergencyClassifier,
     EmergencyConfig,
+    calibrate,
     fit,
     load_statements,
     split_by_rule,
@@ -71,6 +73,11 @@ def test_fit_trains_an_adapter_that_loads_back(tmp_path):
         if "lora_B" in n or "modules_to_save" in n
     }
     assert trained and any(torch.count_nonzero(w) for w in trained.values())
+    report = calibrate(tmp_path / "clf", few, target_recall=0.9)
+    assert report["messages"] == 24 and report["recall"] >= 0.9
+    card = json.loads((tmp_path / "clf" / "emergency.json").read_text())
+    assert card["threshold"] == report["threshold"] and "held_out" in card
+    assert EmergencyClassifier.load(tmp_path / "clf").threshold == report["threshold"]
 
 
 def test_members_are_combined_by_their_geometric_mean():

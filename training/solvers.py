@@ -87,9 +87,9 @@ def _record(
             episode.escalated = True
             episode.urgency = "emergency"
             episode.ended = f"escalated: {step.reason}"
-            differential = getattr(consultation, "differential", None)
-            if callable(differential):
-                episode.differential = tuple(differential(5))
+            differential = getattr(consultation, "full_differential", None)
+            if callable(differential):  # what it would conclude now, scored like a conclusion
+                episode.differential = differential()
             episode.turns.append(Turn("agent", step.advice, "escalation", reason=step.reason))
         elif isinstance(step, Retrieval):
             episode.turns.append(Turn("agent", step.query, "retrieval", reason=step.reason))

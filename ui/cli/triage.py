@@ -1,7 +1,8 @@
 """``anamnesis triage``: the learned emergency classifier.
 
-anamnesis triage fit [--out DIR] [--epochs N]   train it on agent/pack/triage/*.jsonl (35-60 min)
-anamnesis triage check "a message"              P(emergency) and what the rules say
+anamnesis triage fit [--out DIR] [--epochs N]      train it on agent/pack/triage/*.jsonl (35-60 min)
+anamnesis triage calibrate [--classifier DIR]      its threshold from the calibration messages
+anamnesis triage check "a message"                 P(emergency) and what the rules say
 """
 
 from __future__ import annotations
@@ -25,6 +26,11 @@ def parser() -> argparse.ArgumentParser:
     f.add_argument(
         "--threshold-only", action="store_true", help="keep the adapter; choose its threshold"
     )
+    k = sub.add_parser("calibrate", help="choose the threshold on the calibration messages")
+    k.add_argument("--classifier", help="adapter folder (default: the shipped one)")
+    k.add_argument("--messages", help="a JSONL folder of labelled messages (default: the pack's)")
+    k.add_argument("--recall", type=float, default=0.99, help="emergency recall to keep")
+    k.add_argument("--dry-run", action="store_true", help="report, do not write the card")
     c = sub.add_parser("check", help="score one message")
     c.add_argument("text", help="a patient message")
     for sp in sub.choices.values():
@@ -34,7 +40,14 @@ def parser() -> argparse.ArgumentParser:
 
 @friendly_errors
 def main(argv: list[str] | None = None) -> int:
-    from agent.emergency import SHIPPED, EmergencyClassifier, EmergencyConfig, fit
+    from agent.emergency import (
+        SHIPPED,
+        EmergencyClassifier,
+        EmergencyConfig,
+        calibrate,
+        fit,
+        load_statements,
+    )
 
     args = parser().parse_args(argv)
     config = config_from(args)
@@ -46,6 +59,12 @@ def main(argv: list[str] | None = None) -> int:
         report = fit(
             out, EmergencyConfig(**changes), threshold_only=args.threshold_only, models_dir=models
         )
+        print(json.dumps(report, indent=2))
+        return 0
+    if args.what == "calibrate":
+        rows = load_statements(Path(args.messages)) if args.messages else None
+        path = Path(args.classifier) if args.classifier else SHIPPED
+        report = calibrate(path, rows, args.recall, models, write=not args.dry_run)
         print(json.dumps(report, indent=2))
         return 0
     classifier = EmergencyClassifier.load(models_dir=models)
