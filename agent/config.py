@@ -80,10 +80,12 @@ class TriageConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     classifier: bool = Field(
-        False,
+        True,
         description="Screen every message with the learned emergency classifier after the "
-        "red-flag rules (README, 'Red flags'); it loads in about 10 s and needs the embedded "
-        "model's checkpoint (converted on first use).",
+        "red-flag rules: with it, recall 1.0 on both vignette sets and 0.058 / 0.088 false "
+        "escalations; the rules alone catch 0.43 / 0.39 of the emergencies (README, 'Red "
+        "flags'). It loads in about 10 s and needs the embedded model's checkpoint "
+        "(converted on first use).",
     )
 
 

@@ -45,7 +45,8 @@ class Resources:
         emergency: bool | None = None,
     ) -> Resources:
         """Load what is asked for. Missing model or index raise their clear errors. The learned
-        emergency classifier follows ``config.triage.classifier`` unless ``emergency`` says."""
+        emergency classifier follows ``config.triage.classifier`` (on by default) unless
+        ``emergency`` says."""
         pack = default_pack()
         chat_model = knowledge_index = matcher = None
         if model:

@@ -76,7 +76,8 @@ def test_corrupt_index_is_reported_not_crashed(capsys, data_home):
 def test_ask_plays_a_script_and_prints_steps_as_json(tmp_path, capsys):
     script = tmp_path / "patient.txt"
     script.write_text("I have had a cough and a runny nose\n\nabout three days\nno\n")
-    assert main(["ask", "--script", str(script), "--json", "--no-model", "--no-index"]) == 0
+    args = ["--json", "--no-model", "--no-index", "--no-emergency-classifier"]
+    assert main(["ask", "--script", str(script), *args]) == 0
     steps = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [s["turn"] for s in steps][:2] == [1, 2]
     assert all(s["type"] in ("question", "assessment", "escalation", "notice") for s in steps)
@@ -86,7 +87,8 @@ def test_ask_plays_a_script_and_prints_steps_as_json(tmp_path, capsys):
 def test_ask_escalates_an_emergency_from_a_script(tmp_path, capsys):
     script = tmp_path / "patient.txt"
     script.write_text("my face has dropped on one side and my speech is slurred\nSENTINEL-LINE\n")
-    assert main(["ask", "--script", str(script), "--no-model", "--no-index"]) == 0
+    args = ["--no-model", "--no-index", "--no-emergency-classifier"]  # the rules alone
+    assert main(["ask", "--script", str(script), *args]) == 0
     out = capsys.readouterr().out
     assert "[escalation]" in out and "SENTINEL-LINE" not in out
 

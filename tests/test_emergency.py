@@ -99,11 +99,11 @@ def test_the_config_switches_the_classifier_and_an_explicit_choice_wins(monkeypa
         EmergencyClassifier, "load", classmethod(lambda cls, *a, **k: loaded.append(a) or "clf")
     )
     bare = {"model": False, "index": False, "embeddings": False}
-    assert Resources.load(AppConfig(), **bare).emergency is None  # off by default
-    on = AppConfig(triage=TriageConfig(classifier=True))
-    assert Resources.load(on, **bare).emergency == "clf"
-    assert Resources.load(on, **bare, emergency=False).emergency is None
-    assert Resources.load(AppConfig(), **bare, emergency=True).emergency == "clf"
+    assert Resources.load(AppConfig(), **bare).emergency == "clf"  # on by default
+    off = AppConfig(triage=TriageConfig(classifier=False))
+    assert Resources.load(off, **bare).emergency is None
+    assert Resources.load(AppConfig(), **bare, emergency=False).emergency is None
+    assert Resources.load(off, **bare, emergency=True).emergency == "clf"
     assert len(loaded) == 2
 
 
@@ -137,6 +137,7 @@ def test_shipped_classifier_on_the_held_out_vignettes(embedder, prepared_home):
 
     classifier = EmergencyClassifier.load(models_dir=prepared_home / "models")
     assert len(classifier.members) == 2  # MiniLM and the embedded model
+    assert "calibration" in json.loads((SHIPPED / "emergency.json").read_text())
     table, matcher = PhraseTable.from_pack(PACK), EmbeddingMatcher(PACK, embedder)
 
     def escalates(text: str) -> bool:
@@ -150,11 +151,10 @@ def test_shipped_classifier_on_the_held_out_vignettes(embedder, prepared_home):
     assert everyday["false_escalation_rate"] <= EVERYDAY_CEILING
 
 
-# Regression guards a little looser than the measured figures (README, "Red flags"): with the
-# rules, recall 1.000 on both vignette sets, false escalations 0.195 on the first set's
-# look-alikes, 0.138 on the fresh set's and 0.083 on the everyday messages. The target (recall
-# 1.0 with at most 0.10 false escalations) is not met.
-RECALL_FLOOR = 0.97
-LOOK_ALIKE_CEILING = 0.24
-FRESH_CEILING = 0.18
-EVERYDAY_CEILING = 0.12
+# The target itself (README, "Red flags"): with the rules, recall 1.000 on both vignette sets
+# and false escalations 0.057 and 0.088 on their look-alikes; 0.050 on the everyday messages.
+# The weakest fresh emergency the rules miss scores 0.137 against the 0.127 threshold.
+RECALL_FLOOR = 1.0
+LOOK_ALIKE_CEILING = 0.10
+FRESH_CEILING = 0.10
+EVERYDAY_CEILING = 0.08

@@ -353,7 +353,8 @@ def load(args: argparse.Namespace, config) -> int:  # noqa: ANN001
         from ui.web.app import WebConfig, build_app, launch
 
         web = WebConfig(port=0)
-        app = build_app(Resources.load(config, model=False), None, AgentConfig(), web)
+        resources = Resources.load(config, model=False, emergency=False)  # as measured
+        app = build_app(resources, None, AgentConfig(), web)
         url = launch(app, web, block=False)
     try:
         result = run_load(url, sessions=args.sessions, turns=args.turns)

@@ -55,7 +55,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--emergency-classifier",
         action="store_true",
-        help="add the learned emergency classifier (off by default, as in the agent)",
+        help="add the learned emergency classifier (off here: this measures the questioning)",
     )
     p.add_argument("--lexical", action="store_true", help="the agent reads findings by wording")
     p.add_argument("--patient", choices=["facts", "llm"], default="facts", help="patient voice")
