@@ -82,7 +82,7 @@ class TriageConfig(BaseModel):
     classifier: bool = Field(
         True,
         description="Screen every message with the learned emergency classifier after the "
-        "red-flag rules: with it, recall 1.0 on both vignette sets and 0.058 / 0.088 false "
+        "red-flag rules: with it, recall 1.0 on both vignette sets and 0.057 / 0.088 false "
         "escalations; the rules alone catch 0.43 / 0.39 of the emergencies (README, 'Red "
         "flags'). It loads in about 10 s and needs the embedded model's checkpoint "
         "(converted on first use).",
