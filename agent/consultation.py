@@ -152,16 +152,15 @@ class Consultation:
     def full_differential(self) -> tuple[tuple[str, float], ...]:
         """The differential a conclusion now would give, candidates beyond the pack included,
         without retrieving passages for or writing an assessment (an escalation has none)."""
-        steps = self._outside_candidates(Conclude("", self._top()))
+        top = self._top()
+        steps = self._outside_candidates(Conclude("", top))
         while True:
             try:
                 next(steps)
             except StopIteration as done:
                 outside, share = done.value
                 break
-        pack_top = [(self.pack.conditions[c].name, p) for c, p in self._top()]
-        merged = merge(pack_top, outside, share, self.config.candidates.differential)
-        return tuple((n, p) for n, p, _ in merged)
+        return tuple((n, p) for n, p, _ in self._merge(top, outside, share))
 
     def respond(self, text: str) -> Iterator[Step]:
         text = " ".join(text.split())
@@ -374,8 +373,7 @@ class Consultation:
             passages = tuple(h.passage for h in self.index.search(query, k=self.config.retrieval_k))
             yield Retrieval(query, passages, "passages for the leading conditions and findings")
         outside, share = yield from self._outside_candidates(action)
-        pack_top = [(self.pack.conditions[c].name, p) for c, p in action.top]
-        merged = merge(pack_top, outside, share, self.config.candidates.differential)
+        merged = self._merge(action.top, outside, share)
         differential = tuple((n, p) for n, p, _ in merged if p >= 0.01) or tuple(
             (n, p) for n, p, _ in merged[:1]
         )
@@ -393,6 +391,11 @@ class Consultation:
             top_ids, dict(differential), passages, urgency, extra
         )
         yield Assessment(text, differential, cited, urgency.value, action.reason)
+
+    def _merge(self, top, outside, share: float) -> list[tuple[str, float, str]]:  # noqa: ANN001
+        """The pack's leading conditions (ids) and the outside candidates in one ranking."""
+        pack_top = [(self.pack.conditions[c].name, p) for c, p in top]
+        return merge(pack_top, outside, share, self.config.candidates.differential)
 
     def _outside_candidates(self, action: Conclude):  # noqa: ANN202 - a generator returning
         """Candidates beyond the pack, with the probability share they get."""

@@ -319,7 +319,7 @@ def calibrate(
     with ``write`` the card takes it (the split's estimate stays on record under held_out)."""
     rows = list(rows) if rows is not None else load_statements(CALIBRATION)
     if not rows:
-        raise ValueError(f"no calibration messages in {CALIBRATION}")
+        raise ValueError("no calibration messages to choose the threshold on")
     classifier = EmergencyClassifier.load(path, models_dir)
     p = classifier.probabilities([r["text"] for r in rows])
     y = np.array([r["label"] == "emergency" for r in rows], dtype=bool)

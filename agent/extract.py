@@ -566,11 +566,11 @@ def extract(
     if matcher is not None:
         clauses = clauses_of(". ".join(now for now, _, _ in parts))
         past_clauses = clauses_of(". ".join(past for _, past, _ in parts))
-        hits = matcher.match(clauses + past_clauses)
-        for i, fid, _score in hits:
+        every = clauses + past_clauses
+        for i, fid, _score in matcher.match(every):
             if fid in found or (i >= len(clauses) and fid not in table.lasting):
                 continue
-            clause = (clauses + past_clauses)[i]
+            clause = every[i]
             words = tokens(clause)
             if UNCERTAIN.search(clause):
                 present = None
