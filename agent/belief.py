@@ -27,6 +27,21 @@ class BeliefConfig(BaseModel):
     age_mismatch: float = Field(0.05, ge=0, le=1, description="Weight outside the age groups.")
     sex_mismatch: float = Field(0.001, ge=0, le=1, description="Weight for the other sex.")
     onset_mismatch: float = Field(0.2, ge=0, le=1, description="Weight for a different onset.")
+    beyond_prior: float = Field(
+        0.5,
+        ge=0,
+        lt=1,
+        description="Prior probability that the patient's condition is none of the pack's "
+        "(see ``beyond_pack``).",
+    )
+    beyond_rate: float | None = Field(
+        None,
+        gt=0,
+        lt=1,
+        description="P(finding present) under a condition beyond the pack, the same for every "
+        "finding; None: each finding's average over the pack's conditions (weighted by "
+        "prior), so that one finding alone says nothing about where the condition is.",
+    )
 
 
 _ONSETS = ("sudden", "acute", "subacute", "chronic")
@@ -53,6 +68,7 @@ class Model:
     likelihood: np.ndarray  # [conditions, findings] P(finding present | condition)
     log_prior: np.ndarray
     column: dict[str, int]
+    background: np.ndarray  # [findings] P(finding present) averaged over conditions by prior
 
 
 _MODELS: dict[tuple[int, BeliefConfig], tuple[Pack, Model]] = {}
@@ -79,8 +95,9 @@ def _build_model(pack: Pack, config: BeliefConfig) -> Model:
             lik[i, column[f]] = config.against
         for cf in c.findings:
             lik[i, column[cf.id]] = cf.frequency.probability
-    prior = np.log([pack.conditions[c].prior.weight for c in conditions])
-    return Model(conditions, findings, lik, prior, column)
+    weights = np.array([pack.conditions[c].prior.weight for c in conditions], dtype=np.float64)
+    background = (weights / weights.sum()) @ lik
+    return Model(conditions, findings, lik, np.log(weights), column, background)
 
 
 def log_scores(state: ConsultationState, pack: Pack, config: BeliefConfig) -> np.ndarray:
@@ -121,6 +138,35 @@ def posterior(state: ConsultationState, pack: Pack, config: BeliefConfig) -> dic
     p = normalise(log_scores(state, pack, config))
     order = np.argsort(-p)
     return {model.conditions[i]: float(p[i]) for i in order}
+
+
+def beyond_pack(state: ConsultationState, pack: Pack, config: BeliefConfig) -> float:
+    """P(the condition is none of the pack's | what is known): the pack's conditions (their
+    priors normalised, each weighed as in ``log_scores``) against one condition beyond the
+    pack whose findings all have the same rate, ``beyond_rate``, and that no demographic or
+    onset rules out. Findings the leading conditions do not list, listed findings denied, and
+    results none of them expects all move probability beyond the pack."""
+    if config.beyond_prior <= 0:
+        return 0.0
+    model = build_model(pack, config)
+    scores = log_scores(state, pack, config)
+    log_priors = model.log_prior - np.logaddexp.reduce(model.log_prior)
+    inside = math.log1p(-config.beyond_prior) + float(
+        np.logaddexp.reduce(scores - model.log_prior + log_priors)
+    )
+    rate = (
+        model.background
+        if config.beyond_rate is None
+        else np.full(len(model.findings), config.beyond_rate)
+    )
+    present = [model.column[f] for f in state.present if f in model.column]
+    absent = [model.column[f] for f in state.absent if f in model.column]
+    outside = (
+        math.log(config.beyond_prior)
+        + float(np.log(rate[present]).sum() + np.log1p(-rate[absent]).sum())
+        + sum(r.otherwise for r in state.results.values())
+    )
+    return float(1 / (1 + math.exp(min(inside - outside, 700))))
 
 
 def entropy(p: np.ndarray) -> float:

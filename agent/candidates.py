@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from agent.extract import affirmed_text
 from agent.knowledge import Pack
+from agent.labs import measurement_terms
 from agent.state import ConsultationState
 from retrieval.documents import Passage
 
@@ -34,6 +35,13 @@ class CandidateConfig(BaseModel):
         le=50,
         description="Passages that count towards a name's score (its best ones): a long "
         "document must not win by its number of chunks alone.",
+    )
+    query_words: int = Field(
+        250,
+        ge=10,
+        le=1000,
+        description="Words of the query that names outside candidates: room for examination "
+        "and test results after the history (120 cut them off when the history was long).",
     )
     keep: int = Field(10, ge=1, le=20, description="Outside candidates kept.")
     differential: int = Field(10, ge=1, le=20, description="Names in the final differential.")
@@ -65,6 +73,14 @@ class CandidateConfig(BaseModel):
 _GROUP = re.compile(
     r"\b(diseases|disorders|problems|conditions|infections|injuries|defects|tumors|cancers)\b$"
 )
+# Topic titles that name a test, a procedure or a topic of care rather than a disease ("Vital
+# Signs", "Blood Count Tests", "Knee Replacement", "Child Mental Health").
+_NOT_A_DISEASE = re.compile(
+    r"\b(tests?|signs|screening|surgery|replacement|transplant|transplantation|safety|care|"
+    r"caregiving|health|section|history|dialysis|hemodialysis|medicines|vaccines?|procedures?)$"
+)
+# A topic title's framing around the disease it is about.
+_TITLE_FRAME = re.compile(r"^what i need to know about\s+", re.I)
 # ICD-10-CM chapters that are not diagnoses: symptoms and signs (R), contact with services (Z),
 # external causes (V-Y).
 _NOT_DIAGNOSES = tuple(f"icd10:{c}" for c in "RZVWXY")
@@ -86,9 +102,10 @@ class Candidate:
 
 
 def outside_query(
-    state: ConsultationState, pack: Pack, said: Sequence[str] = (), max_words: int = 120
+    state: ConsultationState, pack: Pack, said: Sequence[str] = (), max_words: int = 250
 ) -> str:
-    """Present findings by name, abnormal results, then what was said in the patient's own
+    """Present findings by name, what abnormal measurements are called (``labs``: a number
+    means nothing to a search), abnormal results, then what was said in the patient's own
     words with denied and uncertain parts left out (``affirmed_text``) and normal results
     dropped; never a denied or uncertain finding."""
     parts: list[str] = []
@@ -96,11 +113,13 @@ def outside_query(
         finding = pack.findings.get(fid)
         if finding is not None:
             parts.append(finding.name.lower())
+    texts = [r.text for r in state.results.values()] + list(said)
+    parts += measurement_terms("\n".join(texts), state.age_years)
     for result in state.results.values():
         if not _NORMAL.search(result.text.lower()):
             parts.append(result.text)
     for message in said:
-        sentences = [s for s in re.split(r"(?<=[.!?\n])\s+", message) if s.strip()]
+        sentences = [s for s in re.split(r"(?<=[.!?;\n])\s+", message) if s.strip()]
         parts += [affirmed_text(s) for s in sentences if not _NORMAL.search(s.lower())]
     words = " ".join(parts).split()
     return " ".join(words[:max_words])
@@ -111,8 +130,10 @@ def rank_outside(
 ) -> list[Candidate]:
     """Candidates from search hits (objects with ``passage`` and ``score``, best first),
     grouped by the disease their document is about and scored by the sum of their
-    ``per_name`` best scores. Group titles, ICD-10-CM chapters that are not diagnoses, and
-    titles that name a symptom (``symptoms``, normalised names) are not candidates."""
+    ``per_name`` best scores, under the disease the title names (``disease_title``). Group
+    titles, titles of tests, procedures and topics of care, ICD-10-CM chapters that are not
+    diagnoses, and titles that name a symptom (``symptoms``, normalised names) are not
+    candidates."""
     scores: dict[str, float] = {}
     names: dict[str, str] = {}
     passages: dict[str, list[Passage]] = {}
@@ -120,13 +141,14 @@ def rank_outside(
         p = hit.passage
         if not p.source.startswith(config.label_sources) or p.doc_id.startswith(_NOT_DIAGNOSES):
             continue
-        key = normalise_name(p.title)
-        if not key or _GROUP.search(key) or key in symptoms:
+        title = disease_title(p.title)
+        key = normalise_name(title)
+        if not key or _GROUP.search(key) or _NOT_A_DISEASE.search(key) or key in symptoms:
             continue
         if len(passages.get(key, ())) >= config.per_name:
             continue
         scores[key] = scores.get(key, 0.0) + float(hit.score)
-        names.setdefault(key, p.title[:1].upper() + p.title[1:])
+        names.setdefault(key, title[:1].upper() + title[1:])
         passages.setdefault(key, []).append(p)
     ranked = sorted(scores, key=lambda k: -scores[k])
     return [
@@ -135,17 +157,26 @@ def rank_outside(
     ]
 
 
+def disease_title(title: str) -> str:
+    """The disease a topic title names: "What I need to know about Gallstones" is about
+    gallstones, and "Pyelonephritis: Kidney Infection" about pyelonephritis (the words after a
+    colon describe it)."""
+    title = _TITLE_FRAME.sub("", title.strip())
+    head, colon, _ = title.partition(": ")
+    return head.strip() if colon and head.strip() else title
+
+
 def symptom_names(pack: Pack) -> frozenset[str]:
     """The pack's finding names, normalised: a retrieved document titled with one of them
     (MedQuAD's "Fever", "Headache") describes a symptom, not a diagnosis."""
     return frozenset(normalise_name(f.name) for f in pack.findings.values())
 
 
-def outside_share(unexplained_share: float, config: CandidateConfig) -> float:
+def outside_share(unexplained_share: float, config: CandidateConfig, beyond: float = 0.0) -> float:
     """The probability the outside candidates share, from how much the pack leaves
-    unexplained."""
+    unexplained and the probability that the condition is beyond the pack."""
     gated = unexplained_share if unexplained_share >= config.min_unexplained else 0.0
-    return max(config.min_share, gated)
+    return max(config.min_share, gated, beyond)
 
 
 def unexplained(state: ConsultationState, pack: Pack, condition_id: str) -> float:

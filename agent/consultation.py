@@ -14,6 +14,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from agent.belief import beyond_pack
 from agent.candidates import (
     CandidateConfig,
     merge,
@@ -404,9 +405,10 @@ class Consultation:
             return [], 0.0
         leading = action.top[0][0]
         missing = unexplained(self.state, self.pack, leading)
-        share = outside_share(missing, config)
+        beyond = beyond_pack(self.state, self.pack, self.config.planner.belief)
+        share = outside_share(missing, config, beyond)
         said = [text for role, text in self.transcript if role == "patient"]
-        query = outside_query(self.state, self.pack, said)
+        query = outside_query(self.state, self.pack, said, config.query_words)
         if share <= 0 or not query:
             return [], 0.0
         hits = self.index.search(query, k=config.passages)

@@ -109,6 +109,23 @@ def test_outside_candidates_always_get_a_floor_share():
     assert outside_share(0.1, config) == 0.2  # explained well: the floor
     assert outside_share(0.6, config) == 0.6  # explained poorly: what is unexplained
     assert outside_share(0.1, CandidateConfig(min_unexplained=0.3, min_share=0.0)) == 0.0
+    # the probability that the condition is beyond the pack, when it is larger
+    assert outside_share(0.1, config, beyond=0.7) == 0.7
+    assert outside_share(0.6, config, beyond=0.1) == 0.6
+
+
+def test_titles_of_tests_procedures_and_care_are_not_candidates_and_framing_is_dropped():
+    hits = [
+        _hit("Vital Signs", "MedQuAD/MPlusHealthTopics", 0.9),
+        _hit("Knee Replacement", "MedQuAD/MPlusHealthTopics", 0.85),
+        _hit("Blood Count Tests", "MedQuAD/MPlusHealthTopics", 0.8),
+        _hit("What I need to know about Gallstones", "MedQuAD/NIDDK", 0.7),
+        _hit("Pyelonephritis: Kidney Infection", "MedQuAD/NIDDK", 0.6),
+        _hit("Gallstones", "MedQuAD/MPlusHealthTopics", 0.5),
+    ]
+    ranked = rank_outside(hits, CandidateConfig())
+    assert [c.name for c in ranked] == ["Gallstones", "Pyelonephritis"]
+    assert abs(ranked[0].score - 1.2) < 1e-9  # one disease, two framings
 
 
 @dataclass

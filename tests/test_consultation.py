@@ -200,7 +200,9 @@ def test_llm_mode_stops_on_a_repeated_question():
 def test_the_agent_asks_for_a_test_by_name_and_weighs_its_result():
     from agent.belief import posterior
 
-    c = consult(config=_config(planner=PlannerConfig(tests_after=0, max_questions=6)))
+    # the tests of the pack's catalogue (the survey beyond the pack is tested on its own)
+    planner = PlannerConfig(tests_after=0, max_questions=6, beyond_survey=1.0)
+    c = consult(config=_config(planner=planner))
     (first,) = list(c.respond("I am a 60 year old man with crushing chest pain for an hour"))
     steps = [first]
     while not any(s.kind in ("exam", "test") for s in steps if isinstance(s, Question)):
@@ -239,3 +241,31 @@ def test_conclude_on_demand_gives_an_assessment():
     steps = list(c.conclude("the bound asked for it"))
     assert isinstance(steps[-1], Assessment) and c.finished
     assert steps[-1].reason == "the bound asked for it"
+
+
+def test_beyond_the_pack_the_agent_takes_the_history_then_asks_for_results(tiny_index):
+    c = consult(index=tiny_index, config=_config(planner=PlannerConfig(max_questions=12)))
+    steps = list(c.respond("I'm a 40-year-old man with weak legs and an itchy rash"))
+    survey = []
+    for _ in range(12):
+        question = next(s for s in steps if isinstance(s, Question))
+        if "beyond the knowledge pack" in question.reason:
+            survey.append(question.target)
+        if question.kind == "exam":  # the results of the examination it asked for
+            reply = "Platelets: 900,000/mm3; Heart Rate: 72 bpm"
+        elif question.target == "duration":
+            reply = "about a month"
+        else:
+            reply = "no"
+        steps = list(c.respond(reply))
+        if c.finished:
+            break
+    assert survey[:3] == ["associated_symptoms", "past_medical_history", "medicines"]
+    assert any(t.startswith("exam:") for t in survey)
+    assert len(survey) == len(set(survey))  # never asked twice
+    from agent.candidates import outside_query
+
+    said = [text for role, text in c.transcript if role == "patient"]
+    query = outside_query(c.state, PACK, said)  # what names candidates beyond the pack
+    assert "thrombocytosis" in query  # the number, put in words
+    assert "tachycardia" not in query  # a normal value is not

@@ -176,3 +176,22 @@ def test_cached_embedder_embeds_each_text_once():
     again = cached.encode(["bb", "ccc"])
     assert inner.seen == [["a", "bb"], ["ccc"]]
     assert first.shape == (3, 2) and np.array_equal(again[0], first[1])
+
+
+def test_list_questions_are_answered_from_their_sections(cases, pack, table):
+    case = cases[0]
+    patient = SimulatedPatient(case, pack, table)
+    question = pack.history["associated_symptoms"].question
+    first = patient.answer(question, "associated_symptoms", "history")
+    assert first.rule == "section"
+    assert first.text == "Difficulty climbing stairs. Drooping eyelid."
+    # Said once: asked again, the list is spent and the ordinary rules answer.
+    again = patient.answer(question, "associated_symptoms", "history")
+    assert again.rule != "section"
+    history = patient.answer(
+        pack.history["past_medical_history"].question, "past_medical_history", "history"
+    )
+    assert history.text == "No significant past medical history." and history.rule == "section"
+    # A case with no medicines section answers by the ordinary rules (here, a denial).
+    medicines = patient.answer(pack.history["medicines"].question, "medicines", "history")
+    assert medicines.rule != "section"

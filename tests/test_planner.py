@@ -2,9 +2,16 @@
 
 import numpy as np
 
-from agent.belief import BeliefConfig, entropy, onset_category, posterior
+from agent.belief import BeliefConfig, beyond_pack, entropy, onset_category, posterior
 from agent.knowledge import default_pack
-from agent.planner import Ask, Conclude, PlannerConfig, expected_gains, next_action
+from agent.planner import (
+    Ask,
+    Conclude,
+    PlannerConfig,
+    expected_gains,
+    next_action,
+    survey_request,
+)
 from agent.state import ConsultationState, Observation
 
 PACK = default_pack()
@@ -85,3 +92,58 @@ def test_stops_at_the_budget_and_when_confident():
     assert isinstance(next_action(state, PACK, CFG), Conclude)
     sure = PlannerConfig(confidence=0.01, min_questions=0)
     assert "reached" in next_action(state_with(["cough"], duration_days=2), PACK, sure).reason
+
+
+def test_beyond_the_pack_grows_with_what_no_condition_explains():
+    config = BeliefConfig()
+    # One finding alone says nothing about where the condition is: the prior comes back.
+    assert abs(beyond_pack(state_with(["dysuria"]), PACK, config) - config.beyond_prior) < 1e-9
+    coherent = state_with(["dysuria", "urinary_frequency", "urinary_urgency"])
+    scattered = state_with(["double_vision", "dysuria", "rash", "joint_pain"])
+    assert beyond_pack(coherent, PACK, config) < 0.1
+    assert beyond_pack(scattered, PACK, config) > config.beyond_prior
+    # Denying what the leading conditions list moves probability beyond the pack.
+    cystitis = [
+        f.id
+        for c in PACK.conditions.values()
+        if c.name == "Uncomplicated cystitis"
+        for f in c.findings
+        if f.id != "dysuria"
+    ]
+    denied = state_with(["dysuria"], cystitis)
+    assert beyond_pack(denied, PACK, config) > config.beyond_prior
+    assert beyond_pack(coherent, PACK, BeliefConfig(beyond_prior=0)) == 0.0
+
+
+def test_survey_takes_the_history_then_examines_when_beyond_the_pack():
+    asked = ("duration", "q1", "q2")
+    scattered = state_with(
+        ["leg_weakness", "fatigable_weakness", "rash"], duration_days=30, asked=asked
+    )
+    expected = [
+        "associated_symptoms",
+        "past_medical_history",
+        "medicines",
+        "exam:neurological examination",  # the system most present findings belong to
+        "test:blood tests",
+        "exam:skin examination",
+    ]
+    state = scattered
+    for target in expected:
+        action = survey_request(state, PACK, CFG)
+        assert isinstance(action, Ask) and action.target == target and "beyond" in action.reason
+        assert action.kind == ("history" if ":" not in target else target.split(":")[0])
+        state = state.with_question(action.target)
+    assert survey_request(state, PACK, CFG) is None  # spent
+    assert survey_request(scattered, PACK, PlannerConfig(beyond_survey=1.0)) is None
+    no_tests = PlannerConfig(allow_tests=False)
+    history_only = scattered
+    for target in expected[:3]:
+        history_only = history_only.with_question(target)
+    assert survey_request(history_only, PACK, no_tests) is None
+    early = state_with(["leg_weakness", "fatigable_weakness", "rash"], duration_days=30)
+    assert survey_request(early, PACK, CFG) is None  # the complaint's own questions first
+    coherent = state_with(
+        ["dysuria", "urinary_frequency", "urinary_urgency"], duration_days=2, asked=asked
+    )
+    assert survey_request(coherent, PACK, CFG) is None  # the pack explains it

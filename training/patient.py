@@ -92,6 +92,15 @@ def shared(asked: set[str], said: set[str]) -> int:
 
 
 GENERIC = frozenset("pain you any have feel notice had get do does did been yes no ever".split())
+# History questions that ask for a list ("what else have you noticed?", "what conditions have
+# you had?", "what medicines do you take?") and the case sections that answer them: a patient
+# who knows their own history answers with it, where a single fact need not resemble the
+# question's wording (AgentClinic keeps these sections apart; synthetic cases have symptoms).
+LIST_QUESTIONS = {
+    "associated_symptoms": ("symptoms",),
+    "past_medical_history": ("past_history",),
+    "medicines": ("current_medications", "medications", "drug_history"),
+}
 
 
 class SimulatedPatient:
@@ -141,6 +150,17 @@ class SimulatedPatient:
             chosen = [i for i, f in enumerate(case.facts) if f.finding == fid]
             if chosen:
                 return self._say(chosen, "target")
+        if target in LIST_QUESTIONS:
+            sections = LIST_QUESTIONS[target]
+            listed = [
+                i
+                for i, f in enumerate(case.facts)
+                if f.section in sections
+                and i not in self.revealed
+                and (f.present or target != "associated_symptoms")  # what else is there
+            ]
+            if listed:
+                return self._say(listed[: self.config.max_facts], "section")
         if target in ("duration", "onset"):
             timed = [i for i, f in enumerate(case.facts) if f.topic == "duration"]
             if len(timed) > 1 and self.vectors is not None:  # the one nearest the complaint
