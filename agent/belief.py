@@ -3,7 +3,8 @@
 Naive-Bayes over findings: each condition's prior band, times for every finding present its
 frequency in the condition (a small leak when the condition does not list it, less when the
 condition lists it as arguing against), times for every finding denied one minus that, times
-demographic and onset fit, times what reported exam and test results say.
+demographic and onset fit, times what reported exam and test results say. ``beyond_pack``
+weighs the pack as a whole against a condition it does not hold.
 Pure functions of (state, pack, config); no I/O.
 """
 
@@ -32,7 +33,8 @@ class BeliefConfig(BaseModel):
         ge=0,
         lt=1,
         description="Prior probability that the patient's condition is none of the pack's "
-        "(see ``beyond_pack``).",
+        "(see ``beyond_pack``). 0.3, 0.5 and 0.7 put 6, 7 and 6 of the odd-numbered half of "
+        "the AgentClinic cases first (before the survey beyond the pack existed).",
     )
     beyond_rate: float | None = Field(
         None,
@@ -143,9 +145,10 @@ def posterior(state: ConsultationState, pack: Pack, config: BeliefConfig) -> dic
 def beyond_pack(state: ConsultationState, pack: Pack, config: BeliefConfig) -> float:
     """P(the condition is none of the pack's | what is known): the pack's conditions (their
     priors normalised, each weighed as in ``log_scores``) against one condition beyond the
-    pack whose findings all have the same rate, ``beyond_rate``, and that no demographic or
-    onset rules out. Findings the leading conditions do not list, listed findings denied, and
-    results none of them expects all move probability beyond the pack."""
+    pack that no age, sex or onset rules out and whose findings each have their average rate
+    over the pack (or ``beyond_rate``), independently. One finding alone leaves the prior
+    (``beyond_prior``) unchanged; findings that no single condition lists together, listed
+    findings denied, and results none of them expects move probability beyond the pack."""
     if config.beyond_prior <= 0:
         return 0.0
     model = build_model(pack, config)

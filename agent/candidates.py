@@ -166,10 +166,18 @@ def disease_title(title: str) -> str:
     return head.strip() if colon and head.strip() else title
 
 
+_SYMPTOM_NAMES: dict[int, tuple[Pack, frozenset[str]]] = {}
+
+
 def symptom_names(pack: Pack) -> frozenset[str]:
     """The pack's finding names, normalised: a retrieved document titled with one of them
-    (MedQuAD's "Fever", "Headache") describes a symptom, not a diagnosis."""
-    return frozenset(normalise_name(f.name) for f in pack.findings.values())
+    (MedQuAD's "Fever", "Headache") describes a symptom, not a diagnosis. Built once a pack."""
+    cached = _SYMPTOM_NAMES.get(id(pack))
+    if cached is not None and cached[0] is pack:
+        return cached[1]
+    names = frozenset(normalise_name(f.name) for f in pack.findings.values())
+    _SYMPTOM_NAMES[id(pack)] = (pack, names)
+    return names
 
 
 def outside_share(unexplained_share: float, config: CandidateConfig, beyond: float = 0.0) -> float:

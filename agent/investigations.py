@@ -130,12 +130,19 @@ def investigation_gains(p: np.ndarray, cat: Catalogue, config: InvestigationConf
 
 
 def request_question(inv: Investigation) -> str:
-    if inv.kind == "exam":
+    return request_text(inv.kind, inv.name)
+
+
+def request_text(kind: str, name: str) -> str:
+    """How the agent asks for an examination or a test by name."""
+    if kind == "exam":
         return (
-            f"Has a clinician done a {inv.name.lower()}? If so, what did they find? "
+            f"Has a clinician done a {name.lower()}? If so, what did they find? "
             "(Say 'not done' if not.)"
         )
-    return f"Have you had a {inv.name}? If so, what did it show? (Say 'not done' if not.)"
+    if name.lower().endswith("tests"):
+        return f"Have you had {name}? If so, what did they show? (Say 'not done' if not.)"
+    return f"Have you had a {name}? If so, what did it show? (Say 'not done' if not.)"
 
 
 Similarity = Callable[[str, list[str]], list[float]]

@@ -30,6 +30,7 @@ from agent.investigations import (
     catalogue,
     investigation_gains,
     request_question,
+    request_text,
 )
 from agent.knowledge import Pack
 from agent.state import ConsultationState
@@ -330,12 +331,8 @@ def survey_request(state: ConsultationState, pack: Pack, config: PlannerConfig) 
             item.question,
             0.0,
             (),
-            f"{why}; its {item.name.lower()} can point where the pack's questions cannot",
+            f"{why}; the {item.name.lower()} can point where the pack's questions cannot",
         )
     kind, name = target.split(":", 1)
-    question = (
-        f"Has a clinician done a {name}? If so, what did they find? (Say 'not done' if not.)"
-        if kind == "exam"
-        else f"Have you had {name}? If so, what did they show? (Say 'not done' if not.)"
-    )
+    question = request_text(kind, name)
     return Ask(target, kind, question, 0.0, (), f"{why}; the {name} can name what the pack cannot")
