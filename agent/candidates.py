@@ -1,11 +1,13 @@
 """Diagnoses beyond the knowledge pack: candidates named from retrieved passages.
 
 ``outside_query(state, pack)`` builds a query from what is present only (a denied symptom never
-counts as a positive), plus abnormal exam and test results; ``rank_outside(hits, config)`` groups
-the retrieved passages by the disease they describe (MedQuAD topics, ICD-10-CM categories, pack
-conditions) and ranks them by summed fused score; ``merge`` mixes them into the differential in
-proportion to how poorly the pack's leading condition explains the findings, and never less
-than a floor share. Pure.
+counts as a positive), plus abnormal exam and test results and what abnormal measurements are
+called; ``rank_outside(hits, config)`` groups the retrieved passages by the disease they
+describe (MedQuAD topics, ICD-10-CM categories) and ranks them by their best fused scores;
+``merge`` mixes them into the differential with the share ``outside_share`` gives: the larger
+of the probability that the condition is beyond the pack (``belief.beyond_pack``) and how
+poorly the pack's leading condition explains the findings, and never less than a floor share.
+Pure.
 """
 
 from __future__ import annotations

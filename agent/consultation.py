@@ -415,6 +415,7 @@ class Consultation:
         outside = rank_outside(hits, config, symptom_names(self.pack))
         if outside:
             why = (
+                f"the condition is {beyond:.0%} likely to be beyond the knowledge pack and "
                 f"{missing:.0%} of the findings are not listed for "
                 f"{self.pack.conditions[leading].name}; candidates named from the wider index "
                 f"share {share:.0%} of the probability"
