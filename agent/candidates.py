@@ -87,6 +87,14 @@ _TITLE_FRAME = re.compile(r"^what i need to know about\s+", re.I)
 # external causes (V-Y).
 _NOT_DIAGNOSES = tuple(f"icd10:{c}" for c in "RZVWXY")
 _NORMAL = re.compile(r"\b(normal|unremarkable|negative|not done|within normal limits)\b")
+# The words a reported result is labelled with ("Examination, Neurological Examination /
+# Cranial Nerves: ...", "Vital Signs / Heart Rate: ..."): they say what was looked at, not what
+# was found, and pull the search towards topics about examinations and vital signs.
+_REPORT_WORDS = re.compile(
+    r"\b(examinations?|exams?|findings|tests?|results?|vital signs|inspection|palpation|"
+    r"auscultation|percussion)\b|\s/\s",
+    re.I,
+)
 
 
 def normalise_name(name: str) -> str:
@@ -123,7 +131,7 @@ def outside_query(
     for message in said:
         sentences = [s for s in re.split(r"(?<=[.!?;\n])\s+", message) if s.strip()]
         parts += [affirmed_text(s) for s in sentences if not _NORMAL.search(s.lower())]
-    words = " ".join(parts).split()
+    words = _REPORT_WORDS.sub(" ", " ".join(parts)).split()
     return " ".join(words[:max_words])
 
 

@@ -151,3 +151,10 @@ def test_the_full_differential_names_outside_candidates_without_an_assessment():
     assert not c.finished  # nothing was concluded or written
     (done,) = [s for s in c.conclude() if isinstance(s, Assessment)]
     assert [n for n, _ in done.differential] == [n for n, p in c.full_differential() if p >= 0.01]
+
+
+def test_the_query_leaves_out_the_words_results_are_labelled_with():
+    said = ["Examination, Neurological Examination / Cranial Nerves: Presence of ptosis."]
+    query = outside_query(_state(), PACK, said).lower()
+    assert "ptosis" in query and "cranial nerves" in query
+    assert "examination" not in query and " / " not in query

@@ -32,6 +32,11 @@ def test_search_without_index_says_how_to_build(capsys):
     assert "anamnesis kb build" in capsys.readouterr().err
 
 
+def test_bench_naming_without_index_says_how_to_build(capsys):
+    assert main(["bench", "naming"]) == 2
+    assert "anamnesis kb build" in capsys.readouterr().err
+
+
 def test_bad_config_value_is_one_clear_line(capsys):
     assert main(["kb", "stats", "--set", "index.chunk_words=-5"]) == 2
     err = capsys.readouterr().err

@@ -3,7 +3,8 @@
   anamnesis bench retrieval [--medquad PATH] [--questions 1000] [--seed 0] [--reuse] [--json]
 builds an index of the knowledge pack, HPO and all of MedQuAD (build time, passages per
 second, peak memory), then scores 1,000 sampled MedQuAD questions for BM25, dense and fused.
-Also: extraction, triage, turn (one turn's latency) and load (concurrent web sessions).
+Also: extraction, triage, turn (one turn's latency), naming (diagnoses beyond the pack from all
+of a case's facts, against the issue's baseline) and load (concurrent web sessions).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pathlib import Path
 from ui.cli.common import add_config_flags, config_from, friendly_errors
 
 DEFAULT_MEDQUAD = "../shared/data/medquad_answered.jsonl.gz"
+DEFAULT_CASES = "../shared/data/agentclinic_medqa.jsonl"
 
 
 def parser() -> argparse.ArgumentParser:
@@ -46,6 +48,13 @@ def parser() -> argparse.ArgumentParser:
     tu.add_argument("--json", action="store_true", help="print JSON")
     tu.add_argument("--repeats", type=int, default=20, help="timed repeats per figure")
     tu.add_argument("--no-model", action="store_true", help="skip the language model figures")
+    na = sub.add_parser(
+        "naming", help="naming diagnoses from all of a case's facts: the baseline and the agent"
+    )
+    na.add_argument("--cases", help=f"agentclinic:PATH (default: agentclinic:{DEFAULT_CASES})")
+    na.add_argument("--limit", type=int, help="only the first N cases")
+    na.add_argument("--medquad", metavar="PATH", help="MedQuAD for diagnosis synonyms")
+    na.add_argument("--json", action="store_true", help="print JSON")
     lo = sub.add_parser("load", help="concurrent web-app sessions through gradio_client")
     lo.add_argument("--url", help="a running app (default: start one here, no model)")
     lo.add_argument("--sessions", type=int, default=10, help="concurrent sessions")
@@ -69,6 +78,7 @@ def main(argv: list[str] | None = None) -> int:
         "extraction": extraction,
         "triage": triage,
         "turn": turn,
+        "naming": naming,
         "load": load,
     }
     return actions[args.what](args, config)
@@ -259,6 +269,50 @@ def triage(args: argparse.Namespace, config) -> int:  # noqa: ANN001
             part += f"{got['non_urgent']} non-urgent, false escalations {rate:.3f}"
             parts.append(part)
         print(f"{name} ({reading})\n  " + "\n  ".join(parts))
+    return 0
+
+
+def naming(args: argparse.Namespace, config) -> int:  # noqa: ANN001
+    from agent.kb import open_library
+    from agent.knowledge import default_pack
+    from training.evaluate import load_cases
+    from training.matching import DiagnosisMatcher, MatchConfig, build_synonyms
+    from training.naming import compare_naming
+    from ui.cli.eval import medquad_path
+
+    if not (config.index_dir / "manifest.json").exists():
+        raise FileNotFoundError(
+            f"no knowledge index at {config.index_dir}: build it first (anamnesis kb build)"
+        )
+    spec = args.cases or f"agentclinic:{DEFAULT_CASES}"
+    if not spec.startswith("agentclinic:"):
+        raise ValueError("bench naming reads AgentClinic cases: --cases agentclinic:PATH")
+    pack = default_pack()
+    cases = load_cases(spec, pack, limit=args.limit)
+    if not cases:
+        raise ValueError(f"no cases in {spec}")
+    medquad = medquad_path(args.medquad, config.sources.medquad)
+    matcher = DiagnosisMatcher(
+        build_synonyms(pack, True, medquad), None, MatchConfig(medquad=medquad)
+    )
+    started = time.perf_counter()
+    scores = compare_naming(cases, open_library(config), pack, matcher)
+    scores["cases"]["seconds"] = round(time.perf_counter() - started, 1)
+    if args.json:
+        print(json.dumps(scores, indent=2))
+        return 0
+    print(f"{len(cases)} cases, every fact with exams and tests, strict matching")
+    print(f"{'':<40}{'top-1':>8}{'top-5':>8}{'top-10':>8}")
+    rows = (
+        ("baseline: MedQuAD topics by fused search", scores["baseline"]),
+        ("agent: outside candidates", scores["agent"]),
+    )
+    for name, row in rows:
+        print(f"{name:<40}" + "".join(f"{row[f'top{k}']:>8.3f}" for k in (1, 5, 10)))
+    ratio = "".join(
+        f"{'-' if v is None else format(v, '.2f'):>8}" for v in scores["ratio"].values()
+    )
+    print(f"{'agent / baseline':<40}{ratio}")
     return 0
 
 
