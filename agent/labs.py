@@ -34,6 +34,7 @@ class LabRange(BaseModel):
     si_above: float | None = None  # a value above this is in SI units: divided by si_factor
     si_below: float | None = None  # a value below this is in SI units: multiplied by si_factor
     si_factor: float = 1.0
+    si_unit: str | None = None  # a unit written after the value that says it is in SI units
     f_above: float | None = None  # a temperature above this is in degrees Fahrenheit
     specimen: str | None = None  # "blood": not read in a sentence about another fluid
     adult_only: bool = False
@@ -49,7 +50,7 @@ class Reading:
     text: str  # the words read
 
 
-_NUMBER = r"(-?\d{1,3}(?:,\d{3})+(?:\.\d+)?|-?\d+(?:\.\d+)?)"
+_NUMBER = r"(-?\d{1,3}(?:,\d{3})+(?:\.\d+)?|-?\d+(?:\.\d+)?)\s*([^\s;,()]{0,12})"
 _PRESSURE = r"(\d{2,3})\s*/\s*(\d{2,3})"
 _OTHER_FLUID = re.compile(
     r"\b(urin\w*|urinalysis|csf|cerebrospinal|synovial|stool|pleural|ascitic|peritoneal|"
@@ -82,10 +83,13 @@ def _default_patterns() -> tuple[tuple[re.Pattern, LabRange], ...]:
     return _patterns(load_ranges())
 
 
-def _value(raw: str, lab: LabRange) -> float:
+def _value(raw: str, lab: LabRange, unit: str = "") -> float:
+    """The value in the table's units: converted when its unit says SI, else judged by size."""
     value = float(raw.replace(",", ""))
     if lab.f_above is not None and value > lab.f_above:
         return (value - 32) / 1.8
+    if lab.si_unit and lab.si_unit in unit.lower().replace("µ", "u").replace("μ", "u"):
+        return value / lab.si_factor if lab.si_above is not None else value * lab.si_factor
     if lab.si_above is not None and value > lab.si_above:
         return value / lab.si_factor
     if lab.si_below is not None and value < lab.si_below:
@@ -117,7 +121,7 @@ def read_measurements(
                     direction = "high" if high else "low" if systolic < lab.low else ""
                     value = systolic
                 else:
-                    value = _value(m.group(1), lab)
+                    value = _value(m.group(1), lab, m.group(2))
                     direction = "high" if value > lab.high else "low" if value < lab.low else ""
                 if direction and direction in lab.terms:
                     reading = Reading(lab.id, value, direction, lab.terms[direction], m.group(0))

@@ -27,6 +27,18 @@ def test_abnormal_values_are_named_and_normal_ones_are_not():
         ("Hemoglobin 106 g/L", [("hemoglobin", "low")]),  # SI units, by size
         ("WBC 15.2 x10^9/L", [("white_cells", "high")]),
         ("Creatinine 180 umol/L", [("creatinine", "high")]),
+        ("Glucose 5.5 mmol/L", []),  # mmol/L, by size: normal
+        ("Glucose 15 mmol/L", [("glucose", "high")]),
+        ("Calcium 2.3 mmol/L", []),
+        ("Calcium 2.9 mmol/L", [("calcium", "high")]),
+        ("Glucose 250 mg/dL", [("glucose", "high")]),
+        ("Bilirubin 15 umol/L", []),  # SI by its unit, where size cannot tell
+        ("Bilirubin 4.5 mg/dL", [("bilirubin_total", "high")]),
+        ("Troponin 10 ng/L", []),
+        ("Troponin 50 ng/L", [("troponin", "high")]),
+        ("Troponin 0.5 ng/mL", [("troponin", "high")]),
+        ("Troponin 2.5 ng/mL", [("troponin", "high")]),
+        ("Troponin 900 ng/L", [("troponin", "high")]),
         ("Temperature: 101.3 F", [("temperature", "high")]),  # Fahrenheit, by size
         ("Temperature: 36.6 C (97.9 F)", []),
         ("Blood pressure 85/50 mmHg", [("blood_pressure", "low")]),
