@@ -142,17 +142,23 @@ def posterior(state: ConsultationState, pack: Pack, config: BeliefConfig) -> dic
     return {model.conditions[i]: float(p[i]) for i in order}
 
 
-def beyond_pack(state: ConsultationState, pack: Pack, config: BeliefConfig) -> float:
+def beyond_pack(
+    state: ConsultationState,
+    pack: Pack,
+    config: BeliefConfig,
+    scores: np.ndarray | None = None,
+) -> float:
     """P(the condition is none of the pack's | what is known): the pack's conditions (their
     priors normalised, each weighed as in ``log_scores``) against one condition beyond the
     pack that no age, sex or onset rules out and whose findings each have their average rate
     over the pack (or ``beyond_rate``), independently. One finding alone leaves the prior
     (``beyond_prior``) unchanged; findings that no single condition lists together, listed
-    findings denied, and results none of them expects move probability beyond the pack."""
+    findings denied, and results none of them expects move probability beyond the pack.
+    ``scores``: ``log_scores`` of the same state, when the caller has them already."""
     if config.beyond_prior <= 0:
         return 0.0
     model = build_model(pack, config)
-    scores = log_scores(state, pack, config)
+    scores = log_scores(state, pack, config) if scores is None else scores
     log_priors = model.log_prior - np.logaddexp.reduce(model.log_prior)
     inside = math.log1p(-config.beyond_prior) + float(
         np.logaddexp.reduce(scores - model.log_prior + log_priors)

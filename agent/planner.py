@@ -95,7 +95,8 @@ def _top(names: tuple[str, ...], p: np.ndarray, n: int = 5) -> tuple[tuple[str, 
 
 def next_action(state: ConsultationState, pack: Pack, config: PlannerConfig) -> Action:
     model = build_model(pack, config.belief)
-    p = normalise(log_scores(state, pack, config.belief))
+    scores = log_scores(state, pack, config.belief)
+    p = normalise(scores)
     top = _top(model.conditions, p)
     asked = set(state.asked)
     questions = len(state.asked)
@@ -143,7 +144,7 @@ def next_action(state: ConsultationState, pack: Pack, config: PlannerConfig) -> 
                 tuple(names),
                 f"screening a warning sign of {', '.join(names) or 'the leading conditions'}",
             )
-    survey = survey_request(state, pack, config)
+    survey = survey_request(state, pack, config, scores)
     if survey is not None:
         return survey
     ranked = ranked_asks(state, pack, config, p, n=1)
@@ -277,6 +278,14 @@ SYSTEM_EXAMS = {
 GENERAL_EXAM = "general examination"
 SURVEY_HISTORY = ("associated_symptoms", "past_medical_history", "medicines")
 BASIC_TESTS = "blood tests"
+# Every target the survey may ask, whatever the findings' systems.
+SURVEY_TARGETS = frozenset(
+    {
+        *SURVEY_HISTORY,
+        *(f"exam:{e}" for e in (*SYSTEM_EXAMS.values(), GENERAL_EXAM)),
+        f"test:{BASIC_TESTS}",
+    }
+)
 
 
 def survey_targets(state: ConsultationState, pack: Pack) -> list[str]:
@@ -300,25 +309,26 @@ def survey_targets(state: ConsultationState, pack: Pack) -> list[str]:
     ]
 
 
-def survey_request(state: ConsultationState, pack: Pack, config: PlannerConfig) -> Ask | None:
+def survey_request(
+    state: ConsultationState,
+    pack: Pack,
+    config: PlannerConfig,
+    scores: np.ndarray | None = None,
+) -> Ask | None:
     """A history question, examination or test to ask for because the condition is probably
     beyond the pack, or None: too early, the survey spent, or the pack explains enough.
-    Examinations and tests only when they are allowed."""
+    Examinations and tests only when they are allowed. ``scores``: the state's ``log_scores``,
+    when the caller has them already."""
     if len(state.asked) < config.tests_after:
         return None
     asked = set(state.asked) | {f"test:{k}" for k in state.results}
-    possible = {
-        *SURVEY_HISTORY,
-        *(f"exam:{e}" for e in (*SYSTEM_EXAMS.values(), GENERAL_EXAM)),
-        f"test:{BASIC_TESTS}",
-    }
-    done = sum(1 for t in asked if t in possible)
+    done = sum(1 for t in asked if t in SURVEY_TARGETS)
     targets = [t for t in survey_targets(state, pack) if t not in asked]
     if not config.allow_tests:
         targets = [t for t in targets if not t.startswith(("exam:", "test:"))]
     if done >= config.survey_requests or not targets:
         return None
-    beyond = beyond_pack(state, pack, config.belief)
+    beyond = beyond_pack(state, pack, config.belief, scores)
     if beyond < config.beyond_survey:
         return None
     target = targets[0]

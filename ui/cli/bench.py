@@ -280,10 +280,7 @@ def naming(args: argparse.Namespace, config) -> int:  # noqa: ANN001
     from training.naming import compare_naming
     from ui.cli.eval import medquad_path
 
-    if not (config.index_dir / "manifest.json").exists():
-        raise FileNotFoundError(
-            f"no knowledge index at {config.index_dir}: build it first (anamnesis kb build)"
-        )
+    index = open_library(config)  # a missing index says how to build it, before any work
     spec = args.cases or f"agentclinic:{DEFAULT_CASES}"
     if not spec.startswith("agentclinic:"):
         raise ValueError("bench naming reads AgentClinic cases: --cases agentclinic:PATH")
@@ -296,7 +293,7 @@ def naming(args: argparse.Namespace, config) -> int:  # noqa: ANN001
         build_synonyms(pack, True, medquad), None, MatchConfig(medquad=medquad)
     )
     started = time.perf_counter()
-    scores = compare_naming(cases, open_library(config), pack, matcher)
+    scores = compare_naming(cases, index, pack, matcher)
     scores["cases"]["seconds"] = round(time.perf_counter() - started, 1)
     if args.json:
         print(json.dumps(scores, indent=2))
