@@ -18,12 +18,13 @@ from agent.belief import beyond_pack
 from agent.candidates import (
     CandidateConfig,
     merge,
+    name_outside,
     normalise_name,
     outside_query,
     outside_share,
-    rank_outside,
     symptom_names,
     unexplained,
+    weigh_share,
 )
 from agent.citations import clean_citations
 from agent.emergency import LEARNED_ADVICE, EmergencyClassifier
@@ -396,7 +397,8 @@ class Consultation:
     def _merge(self, top, outside, share: float) -> list[tuple[str, float, str]]:  # noqa: ANN001
         """The pack's leading conditions (ids) and the outside candidates in one ranking."""
         pack_top = [(self.pack.conditions[c].name, p) for c, p in top]
-        return merge(pack_top, outside, share, self.config.candidates.differential)
+        config = self.config.candidates
+        return merge(pack_top, outside, share, config.differential, config.temperature)
 
     def _outside_candidates(self, action: Conclude):  # noqa: ANN202 - a generator returning
         """Candidates beyond the pack, with the probability share they get."""
@@ -411,17 +413,26 @@ class Consultation:
         query = outside_query(self.state, self.pack, said, config.query_words)
         if share <= 0 or not query:
             return [], 0.0
-        hits = self.index.search(query, k=config.passages)
-        outside = rank_outside(hits, config, symptom_names(self.pack))
+        named = name_outside(self.index, query, config, symptom_names(self.pack))
+        outside = named.candidates
+        weighed = weigh_share(share, named.lead, config.evidence_temperature)
         if outside:
+            evidence = ""
+            if weighed != share:
+                better = "better" if named.lead > 0 else "worse"
+                evidence = (
+                    f"; the best of them matches what was said {better} than any pack "
+                    f"condition (by {abs(named.lead):.2f}), which moves their share from "
+                    f"{share:.0%} to {weighed:.0%}"
+                )
             why = (
                 f"the condition is {beyond:.0%} likely to be beyond the knowledge pack and "
                 f"{missing:.0%} of the findings are not listed for "
                 f"{self.pack.conditions[leading].name}; candidates named from the wider index "
-                f"share {share:.0%} of the probability"
+                f"share {share:.0%} of the probability{evidence}"
             )
             yield Retrieval(query, tuple(p for c in outside for p in c.passages[:1]), why)
-        return outside, (share if outside else 0.0)
+        return outside, (weighed if outside else 0.0)
 
     def _assessment_text(self, top_ids, likelihood, passages, urgency, extra=()):  # noqa: ANN001, ANN202
         conditions = [self.pack.conditions[c] for c in top_ids]

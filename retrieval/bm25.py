@@ -65,11 +65,19 @@ class BM25:
         weights = sparse.csc_matrix((w, (row, col)), shape=(len(texts), len(vocab)))
         return cls(weights, vocab)
 
-    def search(self, query: str, k: int) -> list[tuple[int, float]]:
+    def scores(self, query: str) -> np.ndarray:
+        """The query's score for every document (zeros when no query word is known)."""
         ids = sorted({self.vocab[t] for t in tokenize(query) if t in self.vocab})
-        if not ids or self.weights.shape[0] == 0:
+        if not ids:
+            return np.zeros(self.weights.shape[0], dtype=np.float32)
+        return np.asarray(self.weights[:, ids].sum(axis=1), dtype=np.float32).ravel()
+
+    def search(self, query: str, k: int) -> list[tuple[int, float]]:
+        if self.weights.shape[0] == 0:
             return []
-        scores = np.asarray(self.weights[:, ids].sum(axis=1)).ravel()
+        scores = self.scores(query)
+        if not scores.any():
+            return []
         k = min(k, len(scores))
         top = np.argpartition(-scores, k - 1)[:k]
         top = top[np.argsort(-scores[top])]

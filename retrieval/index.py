@@ -246,6 +246,36 @@ class KnowledgeIndex:
             for pos, score in zip(result.ids or [], result.similarities or [], strict=True)
         ]
 
+    def all_scores(self, query: str) -> tuple[np.ndarray, np.ndarray]:
+        """The query's BM25 score and dense cosine for every passage, in passage order: what a
+        caller needs to fuse by scores rather than by ranks. The vectors are read from the
+        FAISS index once (an index whose vectors cannot be read back is searched in full)."""
+        lexical = self.bm25.scores(query)
+        vector = self.embedder.encode([query])[0].astype(np.float32)
+        vectors = self._vectors()
+        if vectors is not None:
+            dense = vectors @ vector
+        else:
+            n = self._faiss.ntotal
+            sims, positions = self._faiss.search(vector[None, :], n)
+            dense = np.full(len(self.passages), float(sims.min()), dtype=np.float32)
+            keep = positions[0] >= 0
+            dense[np.asarray(self._position_row)[positions[0][keep]]] = sims[0][keep]
+        return lexical, dense
+
+    def _vectors(self) -> np.ndarray | None:
+        """Every passage's vector in passage order, or None when FAISS cannot give them back."""
+        if not hasattr(self, "_all_vectors"):
+            try:
+                stored = self._faiss.reconstruct_n(0, self._faiss.ntotal)
+            except RuntimeError:  # e.g. an IVF index without a direct map
+                self._all_vectors = None
+            else:
+                vectors = np.zeros_like(stored)
+                vectors[np.asarray(self._position_row)] = stored
+                self._all_vectors = vectors
+        return self._all_vectors
+
     def lexical(self, query: str, k: int) -> list[Hit]:
         return [Hit(self.passages[i], s, "bm25") for i, s in self.bm25.search(query, k)]
 

@@ -3,6 +3,8 @@ disease, and the differential gives them the share the pack leaves unexplained."
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from agent.candidates import (
     CandidateConfig,
     icd10_code,
@@ -158,3 +160,102 @@ def test_the_query_leaves_out_the_words_results_are_labelled_with():
     query = outside_query(_state(), PACK, said).lower()
     assert "ptosis" in query and "cranial nerves" in query
     assert "examination" not in query and " / " not in query
+
+
+def _passage(title: str, source: str = "MedQuAD/GARD", n: int = 0) -> Passage:
+    return Passage(f"{title}-{n}", title, title, source, "", "symptoms", "x")
+
+
+def test_score_fusion_puts_each_method_on_one_scale():
+    from agent.candidates import fused_scores
+
+    lexical = np.array([4.0, 2.0, 0.0, 0.0, 0.0])
+    dense = np.array([0.2, 0.6, 0.1, 0.1, 0.1])
+    fused = fused_scores(lexical, dense)
+    # BM25 over the best (1, 0.5); dense above the median (0.1) over the best's (0.5)
+    assert np.allclose(fused, [1.0 + 0.2, 0.5 + 1.0, 0.0, 0.0, 0.0])
+    assert np.allclose(fused_scores(np.zeros(3), np.zeros(3)), 0.0)  # nothing matched
+
+
+def test_score_fusion_ranks_names_by_their_best_passages_less_a_hub_penalty():
+    from agent.candidates import fused_scores, rank_scored
+
+    passages = [
+        _passage("Myasthenia Gravis"),
+        _passage("High Blood Pressure", "MedQuAD/NHLBI", 0),
+        *[_passage("High Blood Pressure", "MedQuAD/NHLBI", i) for i in range(1, 20)],
+        _passage("Diplopia", "HPO"),  # not a label source
+        _passage("Eye Diseases"),  # a group
+    ]
+    n = len(passages)
+    lexical = np.zeros(n)
+    lexical[0], lexical[1], lexical[2], lexical[-2] = 1.0, 0.9, 0.9, 5.0
+    dense = np.zeros(n)
+    plain = CandidateConfig(hub_penalty=0.0, per_name=1)
+    assert [c.name for c in rank_scored(fused_scores(lexical, dense), passages, plain)][:1] == [
+        "Myasthenia Gravis"
+    ]
+    two = CandidateConfig(hub_penalty=0.0, per_name=2)  # 0.18 + 0.18 beats 0.2 alone
+    ranked = rank_scored(fused_scores(lexical, dense), passages, two)
+    assert [c.name for c in ranked] == ["High Blood Pressure", "Myasthenia Gravis"]
+    assert len(ranked[0].passages) == 2
+    penalised = CandidateConfig(hub_penalty=0.1, per_name=2)  # 20 passages: 0.36 - 0.1 ln 20
+    assert [c.name for c in rank_scored(fused_scores(lexical, dense), passages, penalised)][0] == (
+        "Myasthenia Gravis"
+    )
+
+
+def test_outside_names_come_from_every_passage_score_when_the_index_gives_them():
+    from agent.candidates import name_outside
+
+    passages = [
+        _passage("Botulism"),
+        _passage("Myasthenia Gravis"),
+        _passage("Bell's palsy", "Anamnesis knowledge pack"),
+    ]
+
+    class Scored(_Index):
+        def all_scores(self, query: str):
+            self.queries.append(query)
+            return np.array([0.0, 3.0, 1.5]), np.array([0.1, 0.5, 0.1])
+
+    scored = Scored([_hit("Botulism", "MedQuAD/CDC", 0.9)], [])
+    scored.passages = passages
+    named = name_outside(scored, "ptosis", CandidateConfig(hub_penalty=0.0))
+    assert [c.name for c in named.candidates] == ["Myasthenia Gravis", "Botulism"]
+    assert abs(named.lead - (2.0 - 0.5)) < 1e-6  # over the pack's best condition
+    ranks = name_outside(scored, "ptosis", CandidateConfig(fusion="ranks"))
+    assert [c.name for c in ranks.candidates] == ["Botulism"] and ranks.lead is None
+    plain = _Index([_hit("Botulism", "MedQuAD/CDC", 0.9)], [])  # no all_scores: ranks
+    assert [c.name for c in name_outside(plain, "ptosis", CandidateConfig()).candidates] == [
+        "Botulism"
+    ]
+
+
+def test_the_share_beyond_the_pack_follows_the_retrieval_evidence():
+    from agent.candidates import weigh_share
+
+    assert weigh_share(0.5, None, 0.2) == 0.5  # no scores to compare
+    assert weigh_share(0.5, 0.3, None) == 0.5  # switched off
+    assert abs(weigh_share(0.5, 0.2, 0.2) - np.e / (1 + np.e)) < 1e-9  # odds times e
+    assert weigh_share(0.25, -0.4, 0.2) < 0.05 < 0.9 < weigh_share(0.25, 0.8, 0.2)
+
+
+def test_names_are_compared_without_accents():
+    from agent.candidates import normalise_name
+
+    assert normalise_name("Ménière's disease") == normalise_name("Meniere's Disease")
+    assert normalise_name("Henoch-Schönlein purpura (HSP)") == "henoch schonlein purpura"
+
+
+def test_a_temperature_lets_a_clear_first_outside_name_outweigh_the_pack():
+    from agent.candidates import Candidate
+
+    outside = [Candidate("Sarcoidosis", 2.0, ()), Candidate("Lymphoma", 1.8, ())]
+    pack_top = [("Asthma", 0.9)]
+    flat = merge(pack_top, outside, 0.6)
+    assert flat[0][0] == "Asthma"  # 0.36 against 0.32 and 0.28
+    sharp = merge(pack_top, outside, 0.6, temperature=0.1)
+    assert [n for n, _, _ in sharp] == ["Sarcoidosis", "Asthma", "Lymphoma"]
+    assert abs(sum(p for _, p, _ in sharp) - 0.96) < 1e-3  # the pack's 0.1 left is not shown
+    assert abs(sharp[0][1] - 0.6 / (1 + np.exp(-2))) < 1e-3

@@ -158,3 +158,20 @@ def test_redflag_vignettes_load_with_labels():
     labels = {c.label for c in cases}
     assert labels == {"emergency", "non_urgent"} and len(cases) > 100
     assert all(c.opening and not c.diagnosis for c in cases)
+
+
+def test_the_out_of_pack_vignettes_load_whole_and_never_name_their_diagnosis():
+    from pathlib import Path
+
+    from training.cases import load_agentclinic
+
+    folder = Path(__file__).resolve().parents[1] / "training" / "cases"
+    seen: set[str] = set()
+    for n, expected in ((1, 119), (2, 118)):
+        cases = load_agentclinic(folder / f"outside_vignettes_{n}.jsonl")
+        assert len(cases) == expected
+        for case in cases:
+            assert case.exams and case.tests and case.facts
+            assert not case.withheld  # no patient fact names the diagnosis
+            assert case.diagnosis.lower() not in seen  # no diagnosis twice, across both sets
+            seen.add(case.diagnosis.lower())

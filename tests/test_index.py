@@ -74,3 +74,14 @@ def test_duplicate_passages_are_indexed_once(tmp_path, five_docs, embedder):
     folder = tmp_path / "dup"
     build_index(five_docs + five_docs[:2], folder, progress=False, embedder=embedder)
     assert len(KnowledgeIndex(folder, embedder=embedder)) == 5
+
+
+def test_every_passage_has_a_score_in_passage_order(tiny_index):
+    query = "chest pain radiating to the left arm"
+    lexical, dense = tiny_index.all_scores(query)
+    assert lexical.shape == dense.shape == (len(tiny_index),)
+    for hit in tiny_index.dense(query, 3):
+        assert abs(dense[tiny_index._row[hit.passage.id]] - hit.score) < 1e-4
+    for hit in tiny_index.lexical(query, 3):
+        assert abs(lexical[tiny_index._row[hit.passage.id]] - hit.score) < 1e-4
+    assert not tiny_index.all_scores("zzzz qqqq")[0].any()  # no known word: no BM25 score

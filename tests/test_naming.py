@@ -71,6 +71,7 @@ def test_both_rankings_are_scored_on_the_same_cases(tmp_path, naming_index):
     assert scores["cases"]["n"] == 1
     # the agent leaves out "Vital Signs", a topic that is not a disease, and names the disease
     assert scores["agent"]["top1"] == 1.0
+    assert scores["agent_ranks"]["top1"] == 1.0  # with rank fusion, as before score fusion
     assert scores["baseline"]["top5"] == 1.0  # among the few topics there are
     for key in ("top1", "top5", "top10"):
         baseline = scores["baseline"][key]

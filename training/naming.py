@@ -1,14 +1,14 @@
 """Naming diagnoses beyond the pack from all of a case's facts: the issue's baseline and the
 agent's ranking, side by side in one run.
 
-Both read the same text, every fact of the case with its exam findings and test results
+All read the same text, every fact of the case with its exam findings and test results
 (``full_information``), and search the same index. The baseline ranks MedQuAD topics by the
 fused BM25 + dense search of that text as it stands, in the order their passages come. The
 agent's ranking is what it does beyond the pack, with no pack and no questions: the outside
 query (negated and normal parts cut, abnormal measurements named, ``query_words`` at most) and
-``rank_outside`` (MedQuAD and ICD-10-CM names, a name's best passages, titles that are not
-diseases left out). ``compare_naming`` scores both with the evaluation's strict matcher.
-"""
+``name_outside`` (MedQuAD and ICD-10-CM names, a name's best passages, titles that are not
+diseases left out), once with rank fusion and once as configured (score fusion by default).
+``compare_naming`` scores them with the evaluation's strict matcher."""
 
 from __future__ import annotations
 
@@ -16,9 +16,9 @@ from collections.abc import Sequence
 
 from agent.candidates import (
     CandidateConfig,
+    name_outside,
     normalise_name,
     outside_query,
-    rank_outside,
     symptom_names,
 )
 from agent.knowledge import Pack
@@ -45,8 +45,7 @@ def agent_names(case: Case, index, pack: Pack, config: CandidateConfig) -> list[
     """The agent's outside candidates from everything the case holds."""
     state = ConsultationState(age_years=case.demographics.age_years)
     query = outside_query(state, pack, full_information(case), config.query_words)
-    hits = index.search(query, k=config.passages)
-    return [c.name for c in rank_outside(hits, config, symptom_names(pack))]
+    return [c.name for c in name_outside(index, query, config, symptom_names(pack)).candidates]
 
 
 def compare_naming(
@@ -57,14 +56,17 @@ def compare_naming(
     config: CandidateConfig | None = None,
     passages: int = 200,
 ) -> dict[str, dict[str, float | None]]:
-    """Top-k strict accuracy of the baseline and of the agent's ranking, and their ratio (None
-    where the baseline names none)."""
+    """Top-k strict accuracy of the baseline, of the agent's ranking with rank fusion
+    (``fusion='ranks'``, as before score fusion) and of the agent's ranking as configured, and
+    the agent's ratio to the baseline (None where the baseline names none)."""
     config = config or CandidateConfig()
-    hits_right = {"baseline": dict.fromkeys(RANKS, 0), "agent": dict.fromkeys(RANKS, 0)}
+    by_ranks = config.model_copy(update={"fusion": "ranks"})
+    hits_right = {name: dict.fromkeys(RANKS, 0) for name in ("baseline", "agent_ranks", "agent")}
     for case in cases:
         text = " ".join(full_information(case))
         ranked = {
             "baseline": baseline_names(index.search(text, k=passages)),
+            "agent_ranks": agent_names(case, index, pack, by_ranks),
             "agent": agent_names(case, index, pack, config),
         }
         for name, predicted in ranked.items():

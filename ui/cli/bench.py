@@ -302,6 +302,7 @@ def naming(args: argparse.Namespace, config) -> int:  # noqa: ANN001
     print(f"{'':<40}{'top-1':>8}{'top-5':>8}{'top-10':>8}")
     rows = (
         ("baseline: MedQuAD topics by fused search", scores["baseline"]),
+        ("agent, rank fusion", scores["agent_ranks"]),
         ("agent: outside candidates", scores["agent"]),
     )
     for name, row in rows:
