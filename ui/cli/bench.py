@@ -153,6 +153,18 @@ def turn(args: argparse.Namespace, config) -> int:  # noqa: ANN001
             index.search(text, k=4)
             timings.append((time.perf_counter() - start) * 1000)
         out["retrieval"] = {"passages": len(index), **_stats(timings)}
+        from agent.candidates import CandidateConfig, name_outside, symptom_names
+
+        symptoms = symptom_names(pack)
+        for fusion in ("scores", "ranks"):
+            candidates = CandidateConfig(fusion=fusion)
+            name_outside(index, OPENINGS[0], candidates, symptoms)  # first use builds caches
+            timings = []
+            for text in OPENINGS * max(1, args.repeats // 5):
+                start = time.perf_counter()
+                name_outside(index, text, candidates, symptoms)
+                timings.append((time.perf_counter() - start) * 1000)
+            out[f"outside_names_{fusion}"] = _stats(timings)
     if not args.no_model:
         from agent.lm import GenerationOptions, load_chat_model
         from agent.planner import Ask
