@@ -259,3 +259,39 @@ def test_a_temperature_lets_a_clear_first_outside_name_outweigh_the_pack():
     assert [n for n, _, _ in sharp] == ["Sarcoidosis", "Asthma", "Lymphoma"]
     assert abs(sum(p for _, p, _ in sharp) - 0.96) < 1e-3  # the pack's 0.1 left is not shown
     assert abs(sharp[0][1] - 0.6 / (1 + np.exp(-2))) < 1e-3
+
+
+def test_the_pack_s_own_passages_move_the_share_of_outside_names_both_ways():
+    from agent.consultation import Consultation, Retrieval
+    from agent.extract import PhraseTable
+
+    passages = [
+        _passage("Migraine", "Anamnesis knowledge pack"),
+        _passage("Familial hemiplegic migraine"),
+        _passage("Cluster headache", "MedQuAD/NINDS"),
+    ]
+
+    def outside_probability(lexical, dense, evidence: bool) -> tuple[float, list]:
+        class Scored(_Index):
+            def all_scores(self, query: str):
+                return np.array(lexical), np.array(dense)
+
+        index = Scored([], [])
+        index.passages = passages
+        c = Consultation(PACK, PhraseTable.from_pack(PACK), index=index)
+        if not evidence:
+            quiet = c.config.candidates.model_copy(update={"evidence_temperature": None})
+            c.config = c.config.model_copy(update={"candidates": quiet})
+        list(c.respond("I get a throbbing headache and one side of my body goes weak"))
+        steps = [s for s in c.conclude() if isinstance(s, Retrieval) and "wider" in s.reason]
+        return dict(c.full_differential()).get("Familial hemiplegic migraine", 0.0), steps
+
+    outside_first = ([0.2, 3.0, 1.0], [0.1, 0.6, 0.3])
+    ahead, steps = outside_probability(*outside_first, evidence=True)
+    assert "better than any pack condition" in steps[0].reason
+    neutral, steps = outside_probability(*outside_first, evidence=False)
+    assert "pack condition" not in steps[0].reason
+    pack_first = ([6.0, 1.0, 1.0], [0.6, 0.1, 0.3])
+    behind, steps = outside_probability(*pack_first, evidence=True)
+    assert "worse than any pack condition" in steps[0].reason
+    assert behind < neutral < ahead and ahead > 0.9
