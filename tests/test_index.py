@@ -60,6 +60,13 @@ def test_approximate_indexes_work(tmp_path, five_docs, embedder, kind):
     build_index(five_docs, folder, IndexConfig(faiss=kind), progress=False, embedder=embedder)
     index = KnowledgeIndex(folder, embedder=embedder)
     assert index.search("wheeze and breathlessness", 1, "dense")[0].passage.title == "Asthma"
+    # every passage's scores, from the vectors FAISS gives back, or by searching them all
+    _, dense = index.all_scores("wheeze and breathlessness")
+    assert index.passages[int(dense.argmax())].title == "Asthma"
+    index._all_vectors = None  # as if FAISS could not give them back
+    _, searched = index.all_scores("wheeze and breathlessness")
+    assert index.passages[int(searched.argmax())].title == "Asthma"
+    assert abs(float(searched.max()) - float(dense.max())) < 1e-4
 
 
 def test_failed_build_keeps_the_old_index(tmp_path, five_docs, embedder):
