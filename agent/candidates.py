@@ -206,7 +206,7 @@ def rank_outside(
         if len(passages.get(key, ())) >= config.per_name:
             continue
         scores[key] = scores.get(key, 0.0) + float(hit.score)
-        names.setdefault(key, title[:1].upper() + title[1:])
+        names.setdefault(key, _display(title))
         passages.setdefault(key, []).append(p)
     ranked = sorted(scores, key=lambda k: -scores[k])
     return [
@@ -233,8 +233,10 @@ _LABEL_SPACES: dict[tuple, tuple[Sequence[Passage], LabelSpace]] = {}
 def label_space(
     passages: Sequence[Passage], config: CandidateConfig, symptoms: frozenset[str] = frozenset()
 ) -> LabelSpace:
-    """The label space of an index's passages, built once per passage list and rules."""
-    key = (id(passages), config.label_sources, symptoms)
+    """The label space of an index's passages, built once per passage list and rules. Only
+    the latest passage list is kept for each set of rules, so an index opened again does not
+    keep the old one's passages alive."""
+    key = (config.label_sources, symptoms)
     cached = _LABEL_SPACES.get(key)
     if cached is not None and cached[0] is passages:
         return cached[1]
@@ -247,12 +249,17 @@ def label_space(
             continue
         label = numbers.setdefault(normalise_name(title), len(numbers))
         if label == len(names):
-            names.append(title[:1].upper() + title[1:])
+            names.append(_display(title))
         rows[i] = label
     counts = np.bincount(rows[rows >= 0], minlength=len(names))
     space = LabelSpace(rows, tuple(names), counts)
     _LABEL_SPACES[key] = (passages, space)
     return space
+
+
+def _display(title: str) -> str:
+    """A name as the differential shows it: the title with its first letter in capitals."""
+    return title[:1].upper() + title[1:]
 
 
 def _label(p: Passage, config: CandidateConfig, symptoms: frozenset[str]) -> str | None:

@@ -103,6 +103,16 @@ def _stats(samples: list[float]) -> dict[str, float]:
     }
 
 
+def _time_each(call, texts: list[str]) -> dict[str, float]:  # noqa: ANN001
+    """p50 and p95 of ``call(text)`` over the texts, in milliseconds."""
+    timings = []
+    for text in texts:
+        start = time.perf_counter()
+        call(text)
+        timings.append((time.perf_counter() - start) * 1000)
+    return _stats(timings)
+
+
 def turn(args: argparse.Namespace, config) -> int:  # noqa: ANN001
     from agent.consultation import AgentConfig, Consultation
     from agent.extract import EmbeddingMatcher, PhraseTable, extract
@@ -129,42 +139,27 @@ def turn(args: argparse.Namespace, config) -> int:  # noqa: ANN001
             next_action(state, pack, planner)
             timings.append((time.perf_counter() - start) * 1000)
     out["planner"] = {"decisions": len(timings), **_stats(timings)}
-    timings = []
-    for text in OPENINGS * max(1, args.repeats // 5):
-        start = time.perf_counter()
-        extract(text, table)
-        timings.append((time.perf_counter() - start) * 1000)
-    out["extraction_lexical"] = _stats(timings)
+    texts = OPENINGS * max(1, args.repeats // 5)
+    out["extraction_lexical"] = _time_each(lambda text: extract(text, table), texts)
     embedder = Embedder(config.index)
     matcher = EmbeddingMatcher(pack, embedder)
-    timings = []
-    for text in OPENINGS * max(1, args.repeats // 5):
-        start = time.perf_counter()
-        extract(text, table, matcher=matcher)
-        timings.append((time.perf_counter() - start) * 1000)
-    out["extraction_with_embeddings"] = _stats(timings)
+    out["extraction_with_embeddings"] = _time_each(
+        lambda text: extract(text, table, matcher=matcher), texts
+    )
     if (config.index_dir / "manifest.json").exists():
+        from agent.candidates import CandidateConfig, name_outside, symptom_names
         from retrieval.index import KnowledgeIndex
 
         index = KnowledgeIndex(config.index_dir, embedder=embedder)
-        timings = []
-        for text in OPENINGS * max(1, args.repeats // 5):
-            start = time.perf_counter()
-            index.search(text, k=4)
-            timings.append((time.perf_counter() - start) * 1000)
-        out["retrieval"] = {"passages": len(index), **_stats(timings)}
-        from agent.candidates import CandidateConfig, name_outside, symptom_names
-
+        searched = _time_each(lambda text: index.search(text, k=4), texts)
+        out["retrieval"] = {"passages": len(index), **searched}
         symptoms = symptom_names(pack)
         for fusion in ("scores", "ranks"):
             candidates = CandidateConfig(fusion=fusion)
             name_outside(index, OPENINGS[0], candidates, symptoms)  # first use builds caches
-            timings = []
-            for text in OPENINGS * max(1, args.repeats // 5):
-                start = time.perf_counter()
-                name_outside(index, text, candidates, symptoms)
-                timings.append((time.perf_counter() - start) * 1000)
-            out[f"outside_names_{fusion}"] = _stats(timings)
+            out[f"outside_names_{fusion}"] = _time_each(
+                lambda text, c=candidates: name_outside(index, text, c, symptoms), texts
+            )
     if not args.no_model:
         from agent.lm import GenerationOptions, load_chat_model
         from agent.planner import Ask
