@@ -172,6 +172,21 @@ _SUDDEN = re.compile(
     r"\b(sudden(ly)?|all of a sudden|out of (nowhere|the blue)|came on (fast|quickly)|"
     r"instantly|in seconds|like being hit|thunderclap|abrupt(ly)?)\b"
 )
+# Words an embedding barely tells from their opposites: a wording that says how fast something
+# came on or goes must be matched by a clause that says so too.
+_QUALIFIERS = (
+    _SUDDEN,
+    re.compile(r"\b(slow(ly|ed|ing)?|shallow|pauses?|bradyp\w*)\b"),
+    re.compile(r"\b(fast|rapid(ly)?|quick(ly)?|racing|tachyp\w*|tachyc\w*)\b"),
+)
+
+
+def same_qualifiers(clause: str, wording: str) -> bool:
+    """Whether the clause says every speed or onset its nearest wording says."""
+    wording = wording.lower()
+    return all(q.search(clause) for q in _QUALIFIERS if q.search(wording))
+
+
 _SEVERITY = re.compile(
     r"\b(\d{1,2})\s*(?:/|out of)\s*10\b|\b(mild|moderate|severe|terrible|awful|unbearable|"
     r"excruciating|agony|worst|slight|horrendous|killing me)\b"
@@ -567,15 +582,17 @@ def extract(
         clauses = clauses_of(". ".join(now for now, _, _ in parts))
         past_clauses = clauses_of(". ".join(past for _, past, _ in parts))
         every = clauses + past_clauses
-        for i, fid, _score in matcher.match(every):
+        for i, fid, wording in matcher.match(every):
             if fid in found or (i >= len(clauses) and fid not in table.lasting):
                 continue
             clause = every[i]
             words = tokens(clause)
+            if not same_qualifiers(clause, wording):
+                continue  # "breathing rapidly" is near "breathing very slowly" in meaning
             if UNCERTAIN.search(clause):
                 present = None
             else:
-                denied = set(words) & NEGATION_CUES or NORMAL_CLAUSE.search(clause)
+                denied = set(words) & _NEG or NORMAL_CLAUSE.search(clause)
                 present = not denied
             found[fid] = Observation(fid, present, clause[:120], turn)
     if asked and asked in table.findings and asked not in found:
@@ -655,8 +672,9 @@ class EmbeddingMatcher:
                     self.wordings.append((w, f.id))
         self.vectors = cached_vectors(embedder, [w for w, _ in self.wordings], cache_dir)
 
-    def match(self, clauses: list[str]) -> list[tuple[int, str, float]]:
-        """(clause index, finding id, cosine) for every clause that clears the threshold."""
+    def match(self, clauses: list[str]) -> list[tuple[int, str, str]]:
+        """(clause index, finding id, the wording it is nearest) for every clause that clears
+        the threshold."""
         if not clauses:
             return []
         sims = self.embedder.encode(clauses) @ self.vectors.T
@@ -664,7 +682,7 @@ class EmbeddingMatcher:
         for i, row in enumerate(sims):
             j = int(row.argmax())
             if row[j] >= self.threshold:
-                out.append((i, self.wordings[j][1], float(row[j])))
+                out.append((i, self.wordings[j][1], self.wordings[j][0]))
         return out
 
 

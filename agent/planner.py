@@ -33,6 +33,7 @@ from agent.investigations import (
     request_text,
 )
 from agent.knowledge import Pack
+from agent.regions import examinations, system_votes
 from agent.state import ConsultationState
 
 
@@ -64,8 +65,14 @@ class PlannerConfig(BaseModel):
         "odd-numbered half of the AgentClinic cases 0.5 took the planner's top-10 from 10 to "
         "12 of 54 and 0.7 left it at 10.",
     )
+    confirm: bool = Field(
+        True,
+        description="Before concluding on a confident condition, ask for one of its confirming "
+        "exams or tests when none has been asked (and tests are allowed): a clinician does not "
+        "name a condition on the history alone when a test would show it.",
+    )
     survey_requests: int = Field(
-        6, ge=0, description="Such questions and requests at most (history ones first)."
+        7, ge=0, description="Such questions and requests at most (history ones first)."
     )
 
 
@@ -102,9 +109,14 @@ def next_action(state: ConsultationState, pack: Pack, config: PlannerConfig) -> 
     questions = len(state.asked)
     if questions >= config.max_questions:
         return Conclude(f"question budget of {config.max_questions} reached", top)
-    if top[0][1] >= config.confidence and questions >= config.min_questions:
+    beyond = beyond_pack(state, pack, config.belief, scores)
+    confident = top[0][1] * (1 - beyond)
+    if confident >= config.confidence and questions >= config.min_questions:
+        confirm = confirming_request(state, pack, config, model.conditions[int(np.argmax(p))], p)
+        if confirm is not None:
+            return confirm
         return Conclude(
-            f"{pack.conditions[top[0][0]].name} reached {top[0][1]:.0%} "
+            f"{pack.conditions[top[0][0]].name} reached {confident:.0%} "
             f"(threshold {config.confidence:.0%})",
             top,
         )
@@ -261,22 +273,39 @@ def best_investigation(
     return None
 
 
+def confirming_request(
+    state: ConsultationState, pack: Pack, config: PlannerConfig, leader: str, p: np.ndarray
+) -> Ask | None:
+    """The leading condition's confirming exam or test with the highest expected gain, when
+    none of them has been asked yet, or None (confirmation off, tests not allowed, or the
+    condition has none)."""
+    if not (config.confirm and config.allow_tests):
+        return None
+    cat = catalogue(pack)
+    row = cat.conditions.index(leader)
+    own = [j for j in range(len(cat.investigations)) if cat.has[row, j]]
+    asked = {t.split(":", 1)[1] for t in state.asked if t.startswith(("exam:", "test:"))}
+    done = asked | set(state.results)
+    if not own or any(cat.investigations[j].key in done for j in own):
+        return None
+    gains = investigation_gains(p, cat, config.investigations)
+    j = max(own, key=lambda k: gains[k])
+    inv = cat.investigations[j]
+    name = pack.conditions[leader].name
+    return Ask(
+        f"{inv.kind}:{inv.key}",
+        inv.kind,
+        request_question(inv),
+        float(gains[j]),
+        (name,),
+        f"{name} leads; the {inv.name} would confirm or weaken it before concluding",
+    )
+
+
 # The examination that looks at a body system (the findings catalogue's ``system``).
-SYSTEM_EXAMS = {
-    "neurological": "neurological examination",
-    "cardiovascular": "cardiovascular examination",
-    "respiratory": "respiratory examination",
-    "gastrointestinal": "abdominal examination",
-    "skin": "skin examination",
-    "musculoskeletal": "musculoskeletal examination",
-    "eye": "eye examination",
-    "ent": "ear, nose and throat examination",
-    "genitourinary": "genitourinary examination",
-    "womens_health": "pelvic examination",
-    "mental_health": "mental state examination",
-}
+SYSTEM_EXAMS = examinations()
 GENERAL_EXAM = "general examination"
-SURVEY_HISTORY = ("associated_symptoms", "past_medical_history", "medicines")
+SURVEY_HISTORY = ("associated_symptoms", "anything_else", "past_medical_history", "medicines")
 BASIC_TESTS = "blood tests"
 # Every target the survey may ask, whatever the findings' systems.
 SURVEY_TARGETS = frozenset(
@@ -290,10 +319,12 @@ SURVEY_TARGETS = frozenset(
 
 def survey_targets(state: ConsultationState, pack: Pack) -> list[str]:
     """What a clinician asks when the pack cannot name the condition: the open history
-    questions (what else, past conditions, medicines), the examination of the body system most
-    present findings belong to (a general one when none has a system of its own), blood tests,
-    then the next system's examination."""
-    counts: dict[str, int] = {}
+    questions (what else, anything else, past conditions, medicines), the examination of the
+    body system that most present findings, and the words of the complaint and of what else is
+    going on (``system_votes``), belong to (a general one when none points anywhere), blood
+    tests, then the next system's examination."""
+    said = [state.chief_complaint, *(state.history.get(h, "") for h in SURVEY_HISTORY[:2])]
+    counts = system_votes(" ".join(said))
     for fid in sorted(state.present):
         finding = pack.findings.get(fid)
         if finding is not None and finding.system in SYSTEM_EXAMS:

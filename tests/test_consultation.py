@@ -260,7 +260,12 @@ def test_beyond_the_pack_the_agent_takes_the_history_then_asks_for_results(tiny_
         steps = list(c.respond(reply))
         if c.finished:
             break
-    assert survey[:3] == ["associated_symptoms", "past_medical_history", "medicines"]
+    assert survey[:4] == [
+        "associated_symptoms",
+        "anything_else",
+        "past_medical_history",
+        "medicines",
+    ]
     assert any(t.startswith("exam:") for t in survey)
     assert len(survey) == len(set(survey))  # never asked twice
     from agent.candidates import outside_query

@@ -188,6 +188,11 @@ def test_list_questions_are_answered_from_their_sections(cases, pack, table):
     # Said once: asked again, the list is spent and the ordinary rules answer.
     again = patient.answer(question, "associated_symptoms", "history")
     assert again.rule != "section"
+    # "Anything else?" goes on where "what else?" stopped, with the story's other details,
+    # and never with a denial.
+    more = patient.answer(pack.history["anything_else"].question, "anything_else", "history")
+    assert more.rule == "section" and "worse in the evening" in more.text
+    assert "Denies" not in more.text
     history = patient.answer(
         pack.history["past_medical_history"].question, "past_medical_history", "history"
     )

@@ -130,10 +130,14 @@ def test_a_clause_calling_something_normal_denies_what_it_resembles(table, embed
     from agent.extract import NORMAL_CLAUSE, EmbeddingMatcher
 
     matcher = EmbeddingMatcher(default_pack(), embedder, threshold=0.7)
-    said = extract("itchy hives on my arms since yesterday, breathing fine", table, matcher=matcher)
-    (breathing,) = [o for o in said.observations if o.words == "breathing fine"]
-    assert breathing.present is False
+    said = extract(
+        "itchy hives on my arms since yesterday, swallowing fine", table, matcher=matcher
+    )
+    (swallowing,) = [o for o in said.observations if o.words == "swallowing fine"]
+    assert swallowing.present is False
     assert "hives" in findings(said)
+    breathing = extract("itchy hives, breathing fine", table, matcher=matcher)
+    assert "slow_breathing" not in findings(breathing)
     assert NORMAL_CLAUSE.search("fully back to normal now")
     assert not NORMAL_CLAUSE.search("a fine red rash on his tummy")
 
@@ -148,3 +152,38 @@ def test_a_past_episode_is_history_but_a_lasting_state_still_counts(table):
     ongoing = extract("the rash started 2 months ago and is spreading", table)
     assert "rash" in findings(ongoing)
     assert "cough" in findings(extract("his lips went blue when he was coughing", table))
+
+
+class _Nearest:
+    """A stand-in for the embedding matcher: every clause is nearest one wording."""
+
+    def __init__(self, finding: str, wording: str) -> None:
+        self.finding, self.wording = finding, wording
+
+    def match(self, clauses):
+        return [(i, self.finding, self.wording) for i in range(len(clauses))]
+
+
+def test_a_denial_counts_for_what_the_matcher_finds_by_meaning(table):
+    nearest = _Nearest("suicidal_intent", "intent to act on suicidal thoughts")
+    said = extract("Denies suicidal ideation or intention to harm others.", table, matcher=nearest)
+    assert "suicidal_intent" in findings(said, False)
+    assert "suicidal_intent" not in findings(said)
+    told = extract("He says he intends to harm himself tonight.", table, matcher=nearest)
+    assert "suicidal_intent" in findings(told)
+
+
+def test_a_match_by_meaning_must_say_the_same_speed_or_onset(table):
+    from agent.extract import same_qualifiers
+
+    slow = _Nearest("slow_breathing", "breathing very slowly")
+    assert "slow_breathing" not in findings(
+        extract("the child has been breathing rapidly", table, matcher=slow)
+    )
+    assert not same_qualifiers("breathing rapidly", "breathing very slowly")
+    assert same_qualifiers("his breaths are slow and shallow", "breathing very slowly")
+    assert not same_qualifiers(
+        "a 5-day history of severe abdominal pain", "sudden severe abdominal pain"
+    )
+    assert same_qualifiers("the pain came on suddenly", "sudden agonising stomach pain")
+    assert same_qualifiers("a dull ache", "aching all over")  # nothing to agree on

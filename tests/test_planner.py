@@ -1,5 +1,7 @@
 """Belief and planner: pure functions of the state, tested without a model."""
 
+import re
+
 import numpy as np
 
 from agent.belief import BeliefConfig, beyond_pack, entropy, onset_category, posterior
@@ -90,7 +92,7 @@ def test_red_flags_of_leading_conditions_are_screened_early():
 def test_stops_at_the_budget_and_when_confident():
     state = state_with(["cough"], duration_days=2, asked=tuple(f"q{i}" for i in range(12)))
     assert isinstance(next_action(state, PACK, CFG), Conclude)
-    sure = PlannerConfig(confidence=0.01, min_questions=0)
+    sure = PlannerConfig(confidence=0.01, min_questions=0, confirm=False)
     assert "reached" in next_action(state_with(["cough"], duration_days=2), PACK, sure).reason
 
 
@@ -122,6 +124,7 @@ def test_survey_takes_the_history_then_examines_when_beyond_the_pack():
     )
     expected = [
         "associated_symptoms",
+        "anything_else",
         "past_medical_history",
         "medicines",
         "exam:neurological examination",  # the system most present findings belong to
@@ -138,7 +141,7 @@ def test_survey_takes_the_history_then_examines_when_beyond_the_pack():
     assert survey_request(scattered, PACK, PlannerConfig(beyond_survey=1.0)) is None
     no_tests = PlannerConfig(allow_tests=False)
     history_only = scattered
-    for target in expected[:3]:
+    for target in expected[:4]:
         history_only = history_only.with_question(target)
     assert survey_request(history_only, PACK, no_tests) is None
     early = state_with(["leg_weakness", "fatigable_weakness", "rash"], duration_days=30)
@@ -147,3 +150,58 @@ def test_survey_takes_the_history_then_examines_when_beyond_the_pack():
         ["dysuria", "urinary_frequency", "urinary_urgency"], duration_days=2, asked=asked
     )
     assert survey_request(coherent, PACK, CFG) is None  # the pack explains it
+
+
+def test_the_survey_examines_what_the_complaint_names_when_no_finding_was_matched():
+    asked = ("duration", "q1", "q2")
+    lesion = ConsultationState(
+        chief_complaint="I'm a 63-year-old man. My main problem is a skin lesion on the chest.",
+        duration_days=60,
+        asked=asked + ("associated_symptoms", "anything_else", "past_medical_history", "medicines"),
+    )
+    config = PlannerConfig(beyond_survey=0.0)  # survey whatever the odds
+    action = survey_request(lesion, PACK, config)
+    assert isinstance(action, Ask) and action.target == "exam:skin examination"
+    vague = ConsultationState(chief_complaint="I feel off", duration_days=60, asked=lesion.asked)
+    action = survey_request(vague, PACK, config)
+    assert isinstance(action, Ask) and action.target == "exam:general examination"
+    # What else is going on counts too: a belly that has swollen up asks for the abdomen.
+    told = vague.with_history("associated_symptoms", "Her belly has swollen up.")
+    action = survey_request(told, PACK, config)
+    assert isinstance(action, Ask) and action.target == "exam:abdominal examination"
+
+
+def test_confidence_is_shared_with_what_lies_beyond_the_pack():
+    asked = ("a", "b", "c")
+    scattered = state_with(
+        ["double_vision", "dysuria", "rash", "joint_pain"], duration_days=30, asked=asked
+    )
+    beyond = beyond_pack(scattered, PACK, CFG.belief)
+    top = max(posterior(scattered, PACK, CFG.belief).values())
+    assert beyond > 0.5
+    # The leader clears the threshold among the pack's conditions, but not once the chance
+    # that the condition is none of them is counted.
+    threshold = PlannerConfig(confidence=top - 0.01, confirm=False, beyond_survey=1.0)
+    assert top * (1 - beyond) < threshold.confidence
+    assert not isinstance(next_action(scattered, PACK, threshold), Conclude)
+    lower = PlannerConfig(confidence=top * (1 - beyond) - 0.01, confirm=False)
+    assert isinstance(next_action(scattered, PACK, lower), Conclude)
+
+
+def test_a_confident_leader_is_confirmed_by_a_test_before_concluding():
+    cystitis = state_with(
+        ["dysuria", "urinary_frequency", "urinary_urgency"], duration_days=2, asked=("a", "b", "c")
+    )
+    config = PlannerConfig(confidence=0.5)
+    action = next_action(cystitis, PACK, config)
+    assert isinstance(action, Ask) and action.kind in ("exam", "test")
+    assert "before concluding" in action.reason
+    leader = next(c for c in PACK.conditions.values() if c.name == action.separates[0])
+    assert action.target.split(":", 1)[1] in {
+        " ".join(re.sub(r"\(.*?\)", " ", t.name.lower()).replace("-", " ").split())
+        for t in leader.tests
+    }
+    # Asked once (whatever the answer), the conclusion follows; with tests off it comes at once.
+    assert isinstance(next_action(cystitis.with_question(action.target), PACK, config), Conclude)
+    no_tests = PlannerConfig(confidence=0.5, allow_tests=False)
+    assert isinstance(next_action(cystitis, PACK, no_tests), Conclude)

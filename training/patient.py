@@ -98,9 +98,13 @@ GENERIC = frozenset("pain you any have feel notice had get do does did been yes 
 # question's wording (AgentClinic keeps these sections apart; synthetic cases have symptoms).
 LIST_QUESTIONS = {
     "associated_symptoms": ("symptoms",),
+    "anything_else": ("symptoms", "history"),
     "past_medical_history": ("past_history",),
     "medicines": ("current_medications", "medications", "drug_history"),
 }
+
+
+OPEN_QUESTIONS = ("associated_symptoms", "anything_else")  # answered with what is there
 
 
 class SimulatedPatient:
@@ -157,7 +161,7 @@ class SimulatedPatient:
                 for i, f in enumerate(case.facts)
                 if f.section in sections
                 and i not in self.revealed
-                and (f.present or target != "associated_symptoms")  # what else is there
+                and (f.present or target not in OPEN_QUESTIONS)  # what else is there
             ]
             if listed:
                 return self._say(listed[: self.config.max_facts], "section")

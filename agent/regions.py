@@ -1,0 +1,67 @@
+"""Which body system a complaint is about, from its words: the examination a clinician would
+do first when the findings catalogue matched nothing of it ("a skin lesion on the chest" has no
+catalogue finding, yet it asks for the skin to be examined).
+
+``system_votes(text)`` counts the words and phrases of ``pack/examinations.yaml`` in a text,
+each split between the systems that list it. Pure after the lexicon is read once.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+import yaml
+
+from agent.extract import content_words, tokens
+
+LEXICON = Path(__file__).parent / "pack" / "examinations.yaml"
+
+
+def _phrase(text: str) -> tuple[str, ...]:
+    words = content_words(text)
+    return tuple(t for t in tokens(text) if t in words)
+
+
+@lru_cache(maxsize=4)
+def lexicon(path: Path = LEXICON) -> dict[tuple[str, ...], dict[str, float]]:
+    """Each normalised phrase -> the systems that list it, sharing one vote."""
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    listed: dict[tuple[str, ...], set[str]] = {}
+    for entry in data.get("examinations") or []:
+        for word in entry.get("words") or []:
+            phrase = _phrase(str(word))
+            if phrase:
+                listed.setdefault(phrase, set()).add(str(entry["system"]))
+    return {p: {s: 1 / len(systems) for s in systems} for p, systems in listed.items()}
+
+
+@lru_cache(maxsize=4)
+def examinations(path: Path = LEXICON) -> dict[str, str]:
+    """System -> the name of its examination."""
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    return {str(e["system"]): str(e["exam"]) for e in data.get("examinations") or []}
+
+
+def system_votes(text: str, path: Path = LEXICON) -> dict[str, float]:
+    """The systems a text's words point to, with their votes; a phrase counts once however
+    often it is said, and a longer phrase takes its words from shorter ones."""
+    words = _phrase(text)
+    table = lexicon(path)
+    longest = max((len(p) for p in table), default=0)
+    seen: set[tuple[str, ...]] = set()
+    votes: dict[str, float] = {}
+    i = 0
+    while i < len(words):
+        for n in range(min(longest, len(words) - i), 0, -1):
+            phrase = words[i : i + n]
+            if phrase in table:
+                if phrase not in seen:
+                    seen.add(phrase)
+                    for system, share in table[phrase].items():
+                        votes[system] = votes.get(system, 0.0) + share
+                i += n
+                break
+        else:
+            i += 1
+    return votes
