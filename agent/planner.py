@@ -72,7 +72,7 @@ class PlannerConfig(BaseModel):
         "name a condition on the history alone when a test would show it.",
     )
     survey_requests: int = Field(
-        7, ge=0, description="Such questions and requests at most (history ones first)."
+        8, ge=0, description="Such questions and requests at most (history ones first)."
     )
 
 
@@ -305,7 +305,8 @@ def confirming_request(
 # The examination that looks at a body system (the findings catalogue's ``system``).
 SYSTEM_EXAMS = examinations()
 GENERAL_EXAM = "general examination"
-SURVEY_HISTORY = ("associated_symptoms", "anything_else", "past_medical_history", "medicines")
+SURVEY_OPEN = ("presenting_complaint", "associated_symptoms", "anything_else")  # the story
+SURVEY_HISTORY = (*SURVEY_OPEN, "past_medical_history", "medicines")
 BASIC_TESTS = "blood tests"
 # Every target the survey may ask, whatever the findings' systems.
 SURVEY_TARGETS = frozenset(
@@ -323,7 +324,7 @@ def survey_targets(state: ConsultationState, pack: Pack) -> list[str]:
     body system that most present findings, and the words of the complaint and of what else is
     going on (``system_votes``), belong to (a general one when none points anywhere), blood
     tests, then the next system's examination."""
-    said = [state.chief_complaint, *(state.history.get(h, "") for h in SURVEY_HISTORY[:2])]
+    said = [state.chief_complaint, *(state.history.get(h, "") for h in SURVEY_OPEN)]
     counts = system_votes(" ".join(said))
     for fid in sorted(state.present):
         finding = pack.findings.get(fid)

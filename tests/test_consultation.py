@@ -260,7 +260,8 @@ def test_beyond_the_pack_the_agent_takes_the_history_then_asks_for_results(tiny_
         steps = list(c.respond(reply))
         if c.finished:
             break
-    assert survey[:4] == [
+    assert survey[:5] == [
+        "presenting_complaint",
         "associated_symptoms",
         "anything_else",
         "past_medical_history",

@@ -193,6 +193,12 @@ def test_list_questions_are_answered_from_their_sections(cases, pack, table):
     more = patient.answer(pack.history["anything_else"].question, "anything_else", "history")
     assert more.rule == "section" and "worse in the evening" in more.text
     assert "Denies" not in more.text
+    # "Tell me about it in your own words" is answered from the story first.
+    story = SimulatedPatient(case, pack, table)
+    told = story.answer(
+        pack.history["presenting_complaint"].question, "presenting_complaint", "history"
+    )
+    assert told.rule == "section" and "1-month history of double vision" in told.text
     history = patient.answer(
         pack.history["past_medical_history"].question, "past_medical_history", "history"
     )

@@ -7,6 +7,7 @@ import numpy as np
 from agent.belief import BeliefConfig, beyond_pack, entropy, onset_category, posterior
 from agent.knowledge import default_pack
 from agent.planner import (
+    SURVEY_HISTORY,
     Ask,
     Conclude,
     PlannerConfig,
@@ -123,6 +124,7 @@ def test_survey_takes_the_history_then_examines_when_beyond_the_pack():
         ["leg_weakness", "fatigable_weakness", "rash"], duration_days=30, asked=asked
     )
     expected = [
+        "presenting_complaint",
         "associated_symptoms",
         "anything_else",
         "past_medical_history",
@@ -141,7 +143,7 @@ def test_survey_takes_the_history_then_examines_when_beyond_the_pack():
     assert survey_request(scattered, PACK, PlannerConfig(beyond_survey=1.0)) is None
     no_tests = PlannerConfig(allow_tests=False)
     history_only = scattered
-    for target in expected[:4]:
+    for target in expected[:5]:
         history_only = history_only.with_question(target)
     assert survey_request(history_only, PACK, no_tests) is None
     early = state_with(["leg_weakness", "fatigable_weakness", "rash"], duration_days=30)
@@ -157,7 +159,7 @@ def test_the_survey_examines_what_the_complaint_names_when_no_finding_was_matche
     lesion = ConsultationState(
         chief_complaint="I'm a 63-year-old man. My main problem is a skin lesion on the chest.",
         duration_days=60,
-        asked=asked + ("associated_symptoms", "anything_else", "past_medical_history", "medicines"),
+        asked=asked + SURVEY_HISTORY,
     )
     config = PlannerConfig(beyond_survey=0.0)  # survey whatever the odds
     action = survey_request(lesion, PACK, config)

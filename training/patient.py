@@ -96,15 +96,23 @@ GENERIC = frozenset("pain you any have feel notice had get do does did been yes 
 # you had?", "what medicines do you take?") and the case sections that answer them: a patient
 # who knows their own history answers with it, where a single fact need not resemble the
 # question's wording (AgentClinic keeps these sections apart; synthetic cases have symptoms).
+# The open questions ("tell me about it", "what else?", "anything else?") are answered with
+# what is there, never with a denial, from their first section before the next; each answer
+# gives at most ``max_facts``, so asking again in other words brings out more.
 LIST_QUESTIONS = {
     "associated_symptoms": ("symptoms",),
     "anything_else": ("symptoms", "history"),
+    "presenting_complaint": ("history", "symptoms"),
     "past_medical_history": ("past_history",),
     "medicines": ("current_medications", "medications", "drug_history"),
 }
 
 
-OPEN_QUESTIONS = ("associated_symptoms", "anything_else")  # answered with what is there
+OPEN_QUESTIONS = (
+    "associated_symptoms",
+    "anything_else",
+    "presenting_complaint",
+)  # answered with what is there
 
 
 class SimulatedPatient:
@@ -158,8 +166,9 @@ class SimulatedPatient:
             sections = LIST_QUESTIONS[target]
             listed = [
                 i
+                for section in sections  # the first section the question asks for first
                 for i, f in enumerate(case.facts)
-                if f.section in sections
+                if f.section == section
                 and i not in self.revealed
                 and (f.present or target not in OPEN_QUESTIONS)  # what else is there
             ]
