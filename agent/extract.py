@@ -174,17 +174,22 @@ _SUDDEN = re.compile(
 )
 # Words an embedding barely tells from their opposites: a wording that says how fast something
 # came on or goes must be matched by a clause that says so too.
-_QUALIFIERS = (
-    _SUDDEN,
-    re.compile(r"\b(slow(ly|ed|ing)?|shallow|pauses?|bradyp\w*)\b"),
-    re.compile(r"\b(fast|rapid(ly)?|quick(ly)?|racing|tachyp\w*|tachyc\w*)\b"),
-)
+_SLOW = re.compile(r"\b(slow(ly|ed|ing)?|shallow|pauses?|bradyp\w*)\b")
+_FAST = re.compile(r"\b(fast|rapid(ly)?|quick(ly)?|racing|tachyp\w*|tachyc\w*)\b")
+_WITHIN_HOURS = re.compile(r"\b(overnight|within (an? |a few )?(hours?|minutes?))\b")
+# (what a wording says, what a clause must then say)
+_QUALIFIERS = ((_SUDDEN, (_SUDDEN, _WITHIN_HOURS)), (_SLOW, (_SLOW,)), (_FAST, (_FAST,)))
 
 
 def same_qualifiers(clause: str, wording: str) -> bool:
-    """Whether the clause says every speed or onset its nearest wording says."""
+    """Whether the clause says every speed or onset its nearest wording says ("overnight"
+    agrees with "sudden")."""
     wording = wording.lower()
-    return all(q.search(clause) for q in _QUALIFIERS if q.search(wording))
+    return all(
+        any(a.search(clause) for a in agrees)
+        for says, agrees in _QUALIFIERS
+        if says.search(wording)
+    )
 
 
 _SEVERITY = re.compile(
@@ -579,15 +584,17 @@ def extract(
                 if old is None or (old.present is not True and present is True):
                     found[m.finding] = Observation(m.finding, present, span, turn)
     if matcher is not None:
-        clauses = clauses_of(". ".join(now for now, _, _ in parts))
-        past_clauses = clauses_of(". ".join(past for _, past, _ in parts))
-        every = clauses + past_clauses
+        # each clause with the stretch of sentence it comes from
+        now_pairs = [(c, now) for now, _, _ in parts for c in clauses_of(now)]
+        past_pairs = [(c, past) for _, past, _ in parts for c in clauses_of(past)]
+        every = [c for c, _ in now_pairs + past_pairs]
+        context = [where for _, where in now_pairs + past_pairs]
         for i, fid, wording in matcher.match(every):
-            if fid in found or (i >= len(clauses) and fid not in table.lasting):
+            if fid in found or (i >= len(now_pairs) and fid not in table.lasting):
                 continue
             clause = every[i]
             words = tokens(clause)
-            if not same_qualifiers(clause, wording):
+            if not same_qualifiers(context[i], wording):
                 continue  # "breathing rapidly" is near "breathing very slowly" in meaning
             if UNCERTAIN.search(clause):
                 present = None

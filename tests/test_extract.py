@@ -186,4 +186,5 @@ def test_a_match_by_meaning_must_say_the_same_speed_or_onset(table):
         "a 5-day history of severe abdominal pain", "sudden severe abdominal pain"
     )
     assert same_qualifiers("the pain came on suddenly", "sudden agonising stomach pain")
+    assert same_qualifiers("knee came up hot and swollen overnight", "sudden hot swollen joint")
     assert same_qualifiers("a dull ache", "aching all over")  # nothing to agree on
