@@ -137,12 +137,12 @@ def request_text(kind: str, name: str) -> str:
     """How the agent asks for an examination or a test by name."""
     if kind == "exam":
         return (
-            f"Has a clinician done a {name.lower()}? If so, what did they find? "
-            "(Say 'not done' if not.)"
+            f"Has a clinician done a {name.lower()}, and if so, what did they find "
+            "(or say 'not done')?"
         )
     if name.lower().endswith("tests"):
-        return f"Have you had {name}? If so, what did they show? (Say 'not done' if not.)"
-    return f"Have you had a {name}? If so, what did it show? (Say 'not done' if not.)"
+        return f"Have you had {name}, and if so, what did they show (or say 'not done')?"
+    return f"Have you had a {name}, and if so, what did it show (or say 'not done')?"
 
 
 Similarity = Callable[[str, list[str]], list[float]]

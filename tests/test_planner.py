@@ -207,3 +207,11 @@ def test_a_confident_leader_is_confirmed_by_a_test_before_concluding():
     assert isinstance(next_action(cystitis.with_question(action.target), PACK, config), Conclude)
     no_tests = PlannerConfig(confidence=0.5, allow_tests=False)
     assert isinstance(next_action(cystitis, PACK, no_tests), Conclude)
+
+
+def test_every_question_the_planner_can_ask_is_a_question():
+    from agent.investigations import catalogue, request_question
+
+    texts = [h.question for h in PACK.history.values()]
+    texts += [request_question(inv) for inv in catalogue(PACK).investigations]
+    assert all(t.strip().endswith("?") for t in texts)
