@@ -58,9 +58,10 @@ class PlannerConfig(BaseModel):
         ge=0,
         le=1,
         description="When the condition is at least this likely to be beyond the pack "
-        "(``belief.beyond_pack``), take the rest of the history (what else, past conditions, "
-        "medicines), then ask for the examination of the body system the present findings "
-        "point to and for blood tests: the pack's questions cannot separate conditions it does "
+        "(``belief.beyond_pack``), take the rest of the history (the story, what else, "
+        "anything else, past conditions, medicines), then ask for the examination of the body "
+        "system the present findings and the complaint's words point to and for blood tests: "
+        "the pack's questions cannot separate conditions it does "
         "not hold, and these answers name them for the wider index. 1 turns it off. On the "
         "odd-numbered half of the AgentClinic cases 0.5 took the planner's top-10 from 10 to "
         "12 of 54 and 0.7 left it at 10.",
