@@ -157,7 +157,7 @@ def next_action(state: ConsultationState, pack: Pack, config: PlannerConfig) -> 
                 tuple(names),
                 f"screening a warning sign of {', '.join(names) or 'the leading conditions'}",
             )
-    survey = survey_request(state, pack, config, scores)
+    survey = survey_request(state, pack, config, scores, beyond)
     if survey is not None:
         return survey
     ranked = ranked_asks(state, pack, config, p, n=1)
@@ -321,10 +321,10 @@ SURVEY_TARGETS = frozenset(
 
 def survey_targets(state: ConsultationState, pack: Pack) -> list[str]:
     """What a clinician asks when the pack cannot name the condition: the open history
-    questions (what else, anything else, past conditions, medicines), the examination of the
-    body system that most present findings, and the words of the complaint and of what else is
-    going on (``system_votes``), belong to (a general one when none points anywhere), blood
-    tests, then the next system's examination."""
+    questions (the story, what else, anything else, past conditions, medicines), the
+    examination of the body system that most present findings, and the words of the complaint
+    and of the open answers (``system_votes``), belong to (a general one when none points
+    anywhere), blood tests, then the next system's examination."""
     said = [state.chief_complaint, *(state.history.get(h, "") for h in SURVEY_OPEN)]
     counts = system_votes(" ".join(said))
     for fid in sorted(state.present):
@@ -347,11 +347,12 @@ def survey_request(
     pack: Pack,
     config: PlannerConfig,
     scores: np.ndarray | None = None,
+    beyond: float | None = None,
 ) -> Ask | None:
     """A history question, examination or test to ask for because the condition is probably
     beyond the pack, or None: too early, the survey spent, or the pack explains enough.
-    Examinations and tests only when they are allowed. ``scores``: the state's ``log_scores``,
-    when the caller has them already."""
+    Examinations and tests only when they are allowed. ``scores`` and ``beyond``: the state's
+    ``log_scores`` and ``beyond_pack``, when the caller has them already."""
     if len(state.asked) < config.tests_after:
         return None
     asked = set(state.asked) | {f"test:{k}" for k in state.results}
@@ -361,7 +362,8 @@ def survey_request(
         targets = [t for t in targets if not t.startswith(("exam:", "test:"))]
     if done >= config.survey_requests or not targets:
         return None
-    beyond = beyond_pack(state, pack, config.belief, scores)
+    if beyond is None:
+        beyond = beyond_pack(state, pack, config.belief, scores)
     if beyond < config.beyond_survey:
         return None
     target = targets[0]
