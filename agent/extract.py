@@ -371,9 +371,14 @@ def _content(words: Iterable[str]) -> tuple[str, ...]:
     return tuple(w for w in words if w not in _FILLER and w not in (",", ";"))
 
 
+def content_tokens(text: str) -> tuple[str, ...]:
+    """The normalised words of a text that carry meaning, in order."""
+    return _content(tokens(text))
+
+
 def content_words(text: str) -> set[str]:
     """The normalised words of a text that carry meaning."""
-    return set(_content(tokens(text)))
+    return set(content_tokens(text))
 
 
 @dataclass(frozen=True)

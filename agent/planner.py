@@ -113,7 +113,7 @@ def next_action(state: ConsultationState, pack: Pack, config: PlannerConfig) -> 
     beyond = beyond_pack(state, pack, config.belief, scores)
     confident = top[0][1] * (1 - beyond)
     if confident >= config.confidence and questions >= config.min_questions:
-        confirm = confirming_request(state, pack, config, model.conditions[int(np.argmax(p))], p)
+        confirm = confirming_request(state, pack, config, top[0][0], p)
         if confirm is not None:
             return confirm
         return Conclude(
@@ -241,6 +241,12 @@ def ranked_asks(
     return out
 
 
+def investigations_done(state: ConsultationState) -> set[str]:
+    """The investigations asked for or reported already, by canonical name."""
+    asked = {t.split(":", 1)[1] for t in state.asked if t.startswith(("exam:", "test:"))}
+    return asked | set(state.results)
+
+
 def best_investigation(
     state: ConsultationState, pack: Pack, config: PlannerConfig, p: np.ndarray
 ) -> Ask | None:
@@ -254,7 +260,7 @@ def best_investigation(
     ):
         return None
     cat = catalogue(pack)
-    done = {t.split(":", 1)[1] for t in asked_tests} | set(state.results)
+    done = investigations_done(state)
     gains = investigation_gains(p, cat, config.investigations)
     for j in np.argsort(-gains):
         inv = cat.investigations[j]
@@ -283,14 +289,12 @@ def confirming_request(
     if not (config.confirm and config.allow_tests):
         return None
     cat = catalogue(pack)
-    row = cat.conditions.index(leader)
-    own = [j for j in range(len(cat.investigations)) if cat.has[row, j]]
-    asked = {t.split(":", 1)[1] for t in state.asked if t.startswith(("exam:", "test:"))}
-    done = asked | set(state.results)
-    if not own or any(cat.investigations[j].key in done for j in own):
+    own = np.flatnonzero(cat.has[cat.conditions.index(leader)])
+    done = investigations_done(state)
+    if not len(own) or any(cat.investigations[j].key in done for j in own):
         return None
     gains = investigation_gains(p, cat, config.investigations)
-    j = max(own, key=lambda k: gains[k])
+    j = int(max(own, key=lambda k: gains[k]))
     inv = cat.investigations[j]
     name = pack.conditions[leader].name
     return Ask(

@@ -13,40 +13,38 @@ from pathlib import Path
 
 import yaml
 
-from agent.extract import content_words, tokens
+from agent.extract import content_tokens
 
 LEXICON = Path(__file__).parent / "pack" / "examinations.yaml"
 
 
-def _phrase(text: str) -> tuple[str, ...]:
-    words = content_words(text)
-    return tuple(t for t in tokens(text) if t in words)
+@lru_cache(maxsize=4)
+def _entries(path: Path) -> tuple[dict, ...]:
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    return tuple(data.get("examinations") or [])
 
 
 @lru_cache(maxsize=4)
 def lexicon(path: Path = LEXICON) -> dict[tuple[str, ...], dict[str, float]]:
     """Each normalised phrase -> the systems that list it, sharing one vote."""
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     listed: dict[tuple[str, ...], set[str]] = {}
-    for entry in data.get("examinations") or []:
+    for entry in _entries(path):
         for word in entry.get("words") or []:
-            phrase = _phrase(str(word))
+            phrase = content_tokens(str(word))
             if phrase:
                 listed.setdefault(phrase, set()).add(str(entry["system"]))
     return {p: {s: 1 / len(systems) for s in systems} for p, systems in listed.items()}
 
 
-@lru_cache(maxsize=4)
 def examinations(path: Path = LEXICON) -> dict[str, str]:
     """System -> the name of its examination."""
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    return {str(e["system"]): str(e["exam"]) for e in data.get("examinations") or []}
+    return {str(e["system"]): str(e["exam"]) for e in _entries(path)}
 
 
 def system_votes(text: str, path: Path = LEXICON) -> dict[str, float]:
     """The systems a text's words point to, with their votes; a phrase counts once however
     often it is said, and a longer phrase takes its words from shorter ones."""
-    words = _phrase(text)
+    words = content_tokens(text)
     table = lexicon(path)
     longest = max((len(p) for p in table), default=0)
     seen: set[tuple[str, ...]] = set()
