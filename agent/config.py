@@ -69,6 +69,11 @@ class SourcesConfig(BaseModel):
 
     pack: bool = Field(True, description="Index the clinical knowledge pack.")
     hpo: bool = Field(True, description="Index Human Phenotype Ontology terms.")
+    orphanet: bool = Field(
+        True,
+        description="Index Orphanet diseases described by their HPO phenotype annotations "
+        "(about 4,300 documents): disease names with what they show, for naming beyond the pack.",
+    )
     icd10: bool = Field(True, description="Index ICD-10-CM categories.")
     medquad: Path | None = Field(
         None, description="MedQuAD JSONL(.gz) or XML folder; env ANAMNESIS_MEDQUAD."

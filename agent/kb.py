@@ -13,7 +13,13 @@ from agent.config import AppConfig, SourcesConfig
 from agent.knowledge import pack_documents
 from retrieval.documents import Document
 from retrieval.index import BuildReport, KnowledgeIndex, build_index
-from retrieval.sources import folder_documents, hpo_documents, icd10_documents, medquad_documents
+from retrieval.sources import (
+    folder_documents,
+    hpo_documents,
+    icd10_documents,
+    medquad_documents,
+    orphanet_documents,
+)
 
 
 def library_documents(sources: SourcesConfig) -> Iterator[Document]:
@@ -22,6 +28,8 @@ def library_documents(sources: SourcesConfig) -> Iterator[Document]:
         parts.append(pack_documents())
     if sources.hpo:
         parts.append(hpo_documents())
+    if sources.orphanet:
+        parts.append(orphanet_documents())
     if sources.icd10:
         parts.append(icd10_documents())
     if sources.medquad:

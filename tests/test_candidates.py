@@ -57,7 +57,7 @@ def test_passages_are_grouped_by_the_disease_they_describe():
     hits = [
         _hit("Myasthenia Gravis", "MedQuAD/GARD", 0.5),
         _hit("Eye Diseases", "MedQuAD/MPlusHealthTopics", 0.9),  # a group, not one disease
-        _hit("Diplopia", "HPO", 0.8),  # a phenotype, not a label source
+        _hit("Dyspnea", "HPO", 0.8),  # a phenotype ICD-10-CM files under symptoms (R06.0)
         _hit("Botulism", "MedQuAD/CDC", 0.6),
         _hit("myasthenia gravis", "MedQuAD/NINDS", 0.3),
     ]
@@ -86,6 +86,25 @@ def test_symptoms_and_non_diagnostic_codes_are_not_candidates():
     assert "headache" in symptoms
     ranked = rank_outside(hits, CandidateConfig(), symptoms)
     assert [c.name for c in ranked] == ["Migraine"]
+
+
+def test_phenotypes_name_a_diagnosis_only_where_icd10_classifies_them_as_one():
+    hits = [
+        _hit("Fever", "HPO", 0.9),  # R50.9: a symptom
+        _hit("Pneumothorax", "HPO", 0.8),  # J93.9: a diagnosis
+        _hit("Pneumothorax", "HPO/other", 0.7),  # the same name again, one label
+        _hit("Lateral ventricle dilatation", "HPO", 0.6),  # ICD-10-CM does not name it
+        _hit("Leptospirosis", "Orphanet", 0.5),  # an Orphanet disease is a label
+    ]
+    ranked = rank_outside(hits, CandidateConfig())
+    assert [c.name for c in ranked] == ["Pneumothorax", "Leptospirosis"]
+    assert ranked[0].code == "J93.9"
+    none = rank_outside(hits, CandidateConfig(classified_sources=()))
+    assert [c.name for c in none] == ["Leptospirosis"]
+    # the pack's own symptom names stay out even when ICD-10-CM classifies them
+    diplopia = [_hit("Diplopia", "HPO", 0.9)]  # H53.2
+    assert [c.name for c in rank_outside(diplopia, CandidateConfig())] == ["Diplopia"]
+    assert rank_outside(diplopia, CandidateConfig(), frozenset({"diplopia"})) == []
 
 
 def test_outside_candidates_take_the_unexplained_share_and_join_a_namesake():
@@ -184,7 +203,7 @@ def test_score_fusion_ranks_names_by_their_best_passages_less_a_hub_penalty():
         _passage("Myasthenia Gravis"),
         _passage("High Blood Pressure", "MedQuAD/NHLBI", 0),
         *[_passage("High Blood Pressure", "MedQuAD/NHLBI", i) for i in range(1, 20)],
-        _passage("Diplopia", "HPO"),  # not a label source
+        _passage("Dyspnea", "HPO"),  # a symptom, not a diagnosis
         _passage("Eye Diseases"),  # a group
     ]
     n = len(passages)
@@ -295,3 +314,52 @@ def test_the_pack_s_own_passages_move_the_share_of_outside_names_both_ways():
     behind, steps = outside_probability(*pack_first, evidence=True)
     assert "worse than any pack condition" in steps[0].reason
     assert behind < neutral < ahead and ahead > 0.9
+
+
+def test_diagnoses_the_best_passages_mention_by_name_are_found():
+    from agent.candidates import mentioned
+
+    passages = [
+        Passage(
+            "p1",
+            "Pericarditis",
+            "Pericarditis",
+            "MedQuAD/NHLBI",
+            "",
+            "complications",
+            "Pericarditis can lead to cardiac tamponade or to chronic constrictive pericarditis; "
+            "a fever and other specified diseases of pericardium are also mentioned.",
+        ),
+        Passage("p2", "x", "Asthma", "MedQuAD/NHLBI", "", "x", "Acute appendicitis."),
+    ]
+    fused = np.array([2.0, 0.1])
+    found = mentioned(fused, passages, CandidateConfig(mention_passages=1))
+    # two-word names or longer, in reading order; residual classes ("Other ...") and single
+    # words are not read, and the second passage is beyond the first one read
+    assert [c.name for c in found] == ["Cardiac tamponade", "Chronic constrictive pericarditis"]
+    assert found[0].code == "I31.4" and found[0].score == 2.0
+    assert found[0].passages[0].id == "p1"
+    both = mentioned(fused, passages, CandidateConfig(mention_passages=2))
+    assert [c.name for c in both][-1] == "Acute appendicitis"
+    no_symptom = mentioned(
+        fused, passages, CandidateConfig(mention_passages=1), frozenset({"cardiac tamponade"})
+    )
+    assert [c.name for c in no_symptom] == ["Chronic constrictive pericarditis"]
+
+
+def test_mentioned_diagnoses_take_the_last_places_and_their_scores():
+    from agent.candidates import Candidate, with_mentioned
+
+    ranked = [Candidate("Pericarditis", 3.0, ()), Candidate("Heart Attack", 2.0, ())]
+    ranked.append(Candidate("Heart Failure", 1.0, ()))
+    mentions = [Candidate("pericarditis", 9.0, ()), Candidate("Cardiac tamponade", 9.0, ())]
+    out = with_mentioned(ranked, mentions, places=2)
+    # the first place stays; a mention already named before the places is skipped; the
+    # mention takes the score of the place it takes, and an unfilled place keeps its name
+    assert [(c.name, c.score) for c in out] == [
+        ("Pericarditis", 3.0),
+        ("Cardiac tamponade", 2.0),
+        ("Heart Attack", 2.0),
+    ]
+    assert with_mentioned(ranked, mentions, places=0) == ranked
+    assert [c.name for c in with_mentioned(ranked, [], places=2)] == [c.name for c in ranked]

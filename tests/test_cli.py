@@ -54,7 +54,7 @@ def test_build_search_and_stats_on_your_own_documents(tmp_path, capsys, data_hom
         "Sore throat in adults usually settles within a week. Use the FeverPAIN score to "
         "decide about antibiotics."
     )
-    args = ["--no-pack", "--no-hpo", "--no-icd10", "--docs", str(docs), "--quiet"]
+    args = ["--no-pack", "--no-hpo", "--no-orphanet", "--no-icd10", "--docs", str(docs), "--quiet"]
     assert main(["kb", "build", *args]) == 0
     assert "Indexed 2 passages" in capsys.readouterr().out
     assert (

@@ -89,3 +89,15 @@ def test_hpo_terms_with_lay_synonyms():
     assert len(docs) > 15_000
     fever = docs["hpo:HP:0001945"]
     assert fever.title == "Fever" and "Pyrexia" in fever.text
+
+
+@pytest.mark.slow
+def test_orphanet_diseases_are_described_by_their_phenotypes():
+    from retrieval.sources import orphanet_documents
+
+    docs = list(orphanet_documents())
+    assert len(docs) > 4000 and len({d.id for d in docs}) == len(docs)
+    lepto = next(d for d in docs if d.title == "Leptospirosis")
+    assert lepto.source == "Orphanet" and lepto.id.startswith("orpha:")
+    assert lepto.text.startswith("Leptospirosis. Features: ")
+    assert "Acute kidney injury" in lepto.text

@@ -9,7 +9,6 @@ says which rule matched.
 
 from __future__ import annotations
 
-import functools
 import gzip
 import json
 import re
@@ -20,6 +19,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from agent.icd10 import code_names
 from agent.knowledge import Pack
 
 STOPWORDS = frozenset("of the an and in with due to or by nos unspecified site type".split())
@@ -138,26 +138,6 @@ def pack_names(pack: Pack) -> Iterable[tuple[str, list[str]]]:
         yield f"pack:{c.id}", [c.name, *c.synonyms]
 
 
-def _icd_clean(name: str) -> str:
-    name = re.sub(r"\([^)]*\)", " ", name)
-    name = re.sub(r"\s+(without|not having|not elsewhere)\b.*$", "", name)
-    return " ".join(name.split()).strip(" ,")
-
-
-@functools.cache
-def icd10_names() -> tuple[tuple[str, tuple[str, ...]], ...]:
-    """(code, names) for every ICD-10-CM code without a 7th-character extension."""
-    import simple_icd_10_cm as cm
-
-    out = []
-    for code in cm.get_all_codes(with_dots=True):
-        if cm.is_chapter_or_block(code) or cm.is_extended_subcategory(code):
-            continue
-        names = [cm.get_description(code), *cm.get_inclusion_term(code)]
-        out.append((code, tuple(dict.fromkeys(_icd_clean(n) for n in names if n))))
-    return tuple(out)
-
-
 def medquad_names(path: Path | str) -> Iterable[tuple[str, list[str]]]:
     """MedQuAD topics with the other names they give: in the focus itself ("Tuberculosis
     (TB)", "... (also known as Chagas Disease)") or where an answer opens with the focus
@@ -195,7 +175,7 @@ def build_synonyms(
             index.add(group, names)
         sources.append("pack")
     if icd10:
-        for code, names in icd10_names():
+        for code, names in code_names():
             index.add(f"icd10:{code}", names)
         sources.append("icd10cm")
     if medquad and Path(medquad).exists():

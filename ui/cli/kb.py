@@ -23,6 +23,9 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument("--docs", metavar="DIR", action="append", default=[], help="your documents")
     b.add_argument("--no-pack", action="store_true", help="leave out the knowledge pack")
     b.add_argument("--no-hpo", action="store_true", help="leave out HPO terms")
+    b.add_argument(
+        "--no-orphanet", action="store_true", help="leave out Orphanet diseases and their features"
+    )
     b.add_argument("--no-icd10", action="store_true", help="leave out ICD-10-CM categories")
     b.add_argument("--quiet", action="store_true", help="no progress bar")
     s = sub.add_parser("search", help="search the index")
@@ -50,7 +53,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.docs:
             extra.append(f"sources.docs={json.dumps(args.docs)}")
         extra += [
-            f"sources.{k}=false" for k in ("pack", "hpo", "icd10") if getattr(args, f"no_{k}")
+            f"sources.{k}=false"
+            for k in ("pack", "hpo", "orphanet", "icd10")
+            if getattr(args, f"no_{k}")
         ]
     config = config_from(args, *extra)
     return ACTIONS[args.action](args, config)
