@@ -85,6 +85,15 @@ class Finding(_Model):
     question: str = Field(description="The question a clinician asks for it.")
     kind: FindingKind = "symptom"
     system: str = Field(default="general", description="Body system it belongs to.")
+    ages: list[AgeGroup] | None = Field(
+        default=None,
+        description="The age groups it is asked about, where its question is for a parent "
+        "about a baby or child; None: any age.",
+    )
+
+    def fits_age(self, group: str | None) -> bool:
+        """Whether the finding may be asked about a patient of this age group (unknown: yes)."""
+        return self.ages is None or group is None or group in self.ages
 
 
 class HistoryItem(_Model):

@@ -140,7 +140,8 @@ def next_action(state: ConsultationState, pack: Pack, config: PlannerConfig) -> 
             if p[i] < config.red_flag_min_probability:
                 continue
             for fid in pack.conditions[model.conditions[i]].red_flags:
-                if fid not in known and f"rf:{fid}" not in asked:
+                fits = pack.findings[fid].fits_age(state.age_group)
+                if fits and fid not in known and f"rf:{fid}" not in asked:
                     candidates[fid] = candidates.get(fid, 0.0) + float(p[i])
         if candidates:
             fid = max(candidates, key=lambda f: candidates[f])
@@ -213,6 +214,7 @@ def ranked_asks(
             if f.id not in known
             and f"rf:{f.id}" not in asked
             and pack.findings[f.id].kind in allowed
+            and pack.findings[f.id].fits_age(state.age_group)
         }
     )
     if not cols:

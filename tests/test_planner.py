@@ -1,6 +1,7 @@
 """Belief and planner: pure functions of the state, tested without a model."""
 
 import re
+from dataclasses import replace
 
 import numpy as np
 
@@ -215,3 +216,30 @@ def test_every_question_the_planner_can_ask_is_a_question():
     texts = [h.question for h in PACK.history.values()]
     texts += [request_question(inv) for inv in catalogue(PACK).investigations]
     assert all(t.strip().endswith("?") for t in texts)
+
+
+def _asked_over(state, turns=12):
+    """The targets the planner asks over ``turns`` turns, every answer a denial."""
+    targets = []
+    for _ in range(turns):
+        action = next_action(state, PACK, CFG)
+        if not isinstance(action, Ask):
+            break
+        targets.append(action.target)
+        fid = action.target.removeprefix("rf:")
+        obs = dict(state.observations)
+        if fid in PACK.findings:
+            obs[fid] = Observation(fid, False, "no", len(targets))
+        state = replace(state, asked=(*state.asked, action.target), observations=obs)
+    return targets
+
+
+def test_questions_to_a_parent_about_a_child_are_not_asked_about_an_adult():
+    child_only = {f.id for f in PACK.findings.values() if f.ages}
+    assert {"failure_to_thrive", "bulging_fontanelle"} <= child_only
+    assert all(re.search(r"\byour (child|baby)\b", PACK.findings[f].question) for f in child_only)
+    present = ["fatigue", "weight_loss"]  # without the rule, a 71-year-old was asked about growth
+    adult = _asked_over(state_with(present, age_years=71))
+    child = _asked_over(state_with(present, age_years=3))
+    assert not {t.removeprefix("rf:") for t in adult} & child_only
+    assert {t.removeprefix("rf:") for t in child} & child_only  # the same story in a child
