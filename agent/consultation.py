@@ -375,11 +375,12 @@ class Consultation:
             passages = tuple(h.passage for h in self.index.search(query, k=self.config.retrieval_k))
             yield Retrieval(query, passages, "passages for the leading conditions and findings")
         outside, share = yield from self._outside_candidates(action)
+        # The whole ranking (``candidates.differential`` names), as an escalation is scored:
+        # a name under 1% stays a possibility; only the likely ones bring their passages.
         merged = self._merge(action.top, outside, share)
-        differential = tuple((n, p) for n, p, _ in merged if p >= 0.01) or tuple(
-            (n, p) for n, p, _ in merged[:1]
-        )
-        extra = [c for c in outside if c.name in {n for n, _, o in merged if o == "index"}]
+        differential = tuple((n, p) for n, p, _ in merged)
+        likely = {n for n, p, o in merged if o == "index" and p >= 0.01}
+        extra = [c for c in outside if c.name in likely]
         seen = {p.id for p in passages}
         for c in extra:
             passages += tuple(p for p in c.passages[:1] if p.id not in seen)

@@ -45,6 +45,9 @@ def test_questions_then_assessment():
             break
     assert isinstance(steps[-1], Assessment)
     assert "not a diagnosis" in steps[-1].text and steps[-1].differential
+    # the whole ranking, as an escalation at that moment would be scored, unlikely names too
+    assert steps[-1].differential == c.full_differential()
+    assert min(p for _, p in steps[-1].differential) < 0.01
     targets = c.state.asked
     assert len(targets) == len(set(targets))  # never the same question twice
 
