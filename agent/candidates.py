@@ -356,19 +356,22 @@ def rank_scored(
 
 
 @functools.cache
-def _mention_table() -> tuple[dict[str, tuple[str, str]], int]:
+def _mention_table() -> tuple[dict[str, tuple[str, str]], dict[str, tuple[int, ...]]]:
     """Normalised ICD-10-CM names of two words or more outside the chapters of symptoms,
-    contacts and external causes, and not a residual class ("Other ..."), to (name, code);
-    and the longest name's number of words."""
+    contacts and external causes, and not a residual class ("Other ..."), to (name, code); and
+    for each first word, the lengths of the names it starts, longest first."""
     table: dict[str, tuple[str, str]] = {}
+    lengths: dict[str, set[int]] = {}
     for code, names in code_names():
         if f"icd10:{code}".startswith(_NOT_DIAGNOSES):
             continue
         for name in names:
             key = normalise_name(name)
-            if len(key.split()) >= 2 and not key.startswith("other "):
+            words = key.split()
+            if len(words) >= 2 and words[0] != "other":
                 table.setdefault(key, (name, code))
-    return table, max((len(k.split()) for k in table), default=0)
+                lengths.setdefault(words[0], set()).add(len(words))
+    return table, {w: tuple(sorted(n, reverse=True)) for w, n in lengths.items()}
 
 
 def mentioned(
@@ -381,13 +384,13 @@ def mentioned(
     of two words or more, ``_mention_table``), in reading order, best passage first, the
     longer name first where two start at one word; each keeps the passage that names it and
     that passage's fused score."""
-    table, longest = _mention_table()
+    table, lengths = _mention_table()
     found: dict[str, Candidate] = {}
     for row in np.argsort(-fused, kind="stable")[: config.mention_passages]:
         p = passages[int(row)]
         words = normalise_name(p.text).split()
-        for i in range(len(words) - 1):
-            for n in range(min(longest, len(words) - i), 1, -1):
+        for i, word in enumerate(words):
+            for n in lengths.get(word, ()):
                 key = " ".join(words[i : i + n])
                 if key in table and key not in found and key not in symptoms:
                     name, code = table[key]
