@@ -154,7 +154,7 @@ def orphanet_documents() -> Iterator[Document]:
             title=disease.name,
             text=f"{disease.name}. Features: {features}.",
             source="Orphanet",
-            url=f"https://www.orpha.net/en/disease/detail/{disease.id}",
+            url=f"https://hpo.jax.org/browse/disease/ORPHA:{disease.id}",
             section="phenotype",
             metadata={"orpha": disease.id},
         )

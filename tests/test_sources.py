@@ -99,5 +99,6 @@ def test_orphanet_diseases_are_described_by_their_phenotypes():
     assert len(docs) > 4000 and len({d.id for d in docs}) == len(docs)
     lepto = next(d for d in docs if d.title == "Leptospirosis")
     assert lepto.source == "Orphanet" and lepto.id.startswith("orpha:")
+    assert lepto.url == f"https://hpo.jax.org/browse/disease/ORPHA:{lepto.metadata['orpha']}"
     assert lepto.text.startswith("Leptospirosis. Features: ")
     assert "Acute kidney injury" in lepto.text
