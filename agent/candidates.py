@@ -302,11 +302,16 @@ def _label(p: Passage, config: CandidateConfig, symptoms: frozenset[str]) -> str
     return title
 
 
+def _diagnosis_code(code: str) -> bool:
+    """Whether an ICD-10-CM code is outside the chapters of symptoms and signs, contacts with
+    services and external causes."""
+    return not f"icd10:{code}".startswith(_NOT_DIAGNOSES)
+
+
 def _classified_diagnosis(title: str) -> bool:
-    """Whether ICD-10-CM names ``title`` as a diagnosis: a code outside the chapters of
-    symptoms and signs, contacts with services and external causes."""
+    """Whether ICD-10-CM names ``title`` as a diagnosis (``_diagnosis_code``)."""
     code = icd10_code(title)
-    return code is not None and not f"icd10:{code}".startswith(_NOT_DIAGNOSES)
+    return code is not None and _diagnosis_code(code)
 
 
 def fused_scores(lexical: np.ndarray, dense: np.ndarray) -> np.ndarray:
@@ -363,7 +368,7 @@ def _mention_table() -> tuple[dict[str, tuple[str, str]], dict[str, tuple[int, .
     table: dict[str, tuple[str, str]] = {}
     lengths: dict[str, set[int]] = {}
     for code, names in code_names():
-        if f"icd10:{code}".startswith(_NOT_DIAGNOSES):
+        if not _diagnosis_code(code):
             continue
         for name in names:
             key = normalise_name(name)

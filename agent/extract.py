@@ -591,9 +591,9 @@ def extract(
     if matcher is not None:
         # each clause with the stretch of sentence it comes from
         now_pairs = [(c, now) for now, _, _ in parts for c in clauses_of(now)]
-        past_pairs = [(c, past) for _, past, _ in parts for c in clauses_of(past)]
-        every = [c for c, _ in now_pairs + past_pairs]
-        context = [where for _, where in now_pairs + past_pairs]
+        pairs = now_pairs + [(c, past) for _, past, _ in parts for c in clauses_of(past)]
+        every = [c for c, _ in pairs]
+        context = [where for _, where in pairs]
         for i, fid, wording in matcher.match(every):
             if fid in found or (i >= len(now_pairs) and fid not in table.lasting):
                 continue
