@@ -492,8 +492,54 @@ _ENDS = _normed(TERMINATORS)
 _STARTERS = _normed(CLAUSE_STARTERS)
 
 
+# A full stop ends a sentence; a decimal point ("36.6") does not.
+_SENTENCE_END = re.compile(r"(?:[!?\n]|\.(?!\d)|(?<!\d)\.)+")
+
+
 def _sentences(text: str) -> list[str]:
-    return [s for s in re.split(r"[.!?\n]+", text) if s.strip()]
+    return [s for s in _SENTENCE_END.split(text) if s.strip()]
+
+
+# A temperature with its value: the number says whether it is a fever, not the word
+# ("Temperature: 36.6 °C" is none, though "I've had a temperature" is one). Likewise a
+# temperature said to be normal.
+_MEASURED_TEMPERATURE = re.compile(
+    r"\b(?:body\s+)?(?:temperature|temp)\b(?:\s*(?:was|is|of|at|reading|measured|read|"
+    r"around|about|[:=~]))*\s*(?P<value>\d{2,3}(?:\.\d+)?)(?:\s*(?:°|degrees?|deg)?\s*"
+    r"(?:[cf]\b|celsius|fahrenheit))?"
+)
+_NORMAL_TEMPERATURE = re.compile(
+    r"\b(?:temperature|temp)\b(?:\s+(?:is|was|has been|'s|stays?|remained|of))?\s+"
+    r"(?:normal|fine|ok|okay|all right)\b"
+)
+FEVER_C, VERY_HIGH_C, LOW_C = 38.0, 40.0, 35.0  # °C; above 50 a value is in °F
+
+
+def measured_temperatures(text: str) -> tuple[list[tuple[str, bool, str]], str]:
+    """The findings a measured temperature shows, as (finding id, present, words), and the
+    text with those measurements taken out (so that the word "temperature" is not read as a
+    fever). Lower-cased text in."""
+    found: list[tuple[str, bool, str]] = []
+
+    def read(m: re.Match) -> str:
+        value = float(m.group("value"))
+        celsius = (value - 32) / 1.8 if value > 50 else value
+        if not 25 <= celsius <= 45:
+            return m.group(0)  # not a body temperature ("temp 2 days")
+        words = m.group(0).strip()
+        found.append(("fever", celsius >= FEVER_C, words))
+        if celsius >= VERY_HIGH_C:
+            found.append(("very_high_body_temperature", True, words))
+        if celsius < LOW_C:
+            found.append(("low_body_temperature", True, words))
+        return " ; "
+
+    def normal(m: re.Match) -> str:
+        found.append(("fever", False, m.group(0).strip()))
+        return " ; "
+
+    masked = _MEASURED_TEMPERATURE.sub(read, _NORMAL_TEMPERATURE.sub(normal, text))
+    return found, masked
 
 
 def _duration(text: str) -> tuple[float | None, str | None]:
@@ -568,7 +614,11 @@ def extract(
     """
     lowered = text.lower().replace("\u2019", "'")
     found: dict[str, Observation] = {}
-    parts = [(*split_remote(sentence), sentence) for sentence in _sentences(lowered)]
+    temperatures, masked = measured_temperatures(lowered)
+    for fid, present, words in temperatures:
+        if fid in table.findings and (fid not in found or present):
+            found[fid] = Observation(fid, present, words, turn)
+    parts = [(*split_remote(sentence), sentence) for sentence in _sentences(masked)]
     for now, past, sentence in parts:
         uncertain = bool(UNCERTAIN.search(sentence))
         for part, only in ((now, None), (past, table.lasting)):

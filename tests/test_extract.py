@@ -188,3 +188,30 @@ def test_a_match_by_meaning_must_say_the_same_speed_or_onset(table):
     assert same_qualifiers("the pain came on suddenly", "sudden agonising stomach pain")
     assert same_qualifiers("knee came up hot and swollen overnight", "sudden hot swollen joint")
     assert same_qualifiers("a dull ache", "aching all over")  # nothing to agree on
+
+
+@pytest.mark.parametrize(
+    ("text", "fever", "other"),
+    [
+        ("Vital Signs / Temperature: 36.6°C (97.9°F); Heart Rate: 120 bpm", False, None),
+        ("Temperature 37.0 C, pulse 88.", False, None),
+        ("My temperature is normal.", False, None),
+        ("Her temperature was 39.4 last night", True, None),
+        ("temp 101.2F and a cough", True, None),
+        ("Temperature of 40.5 °C and confused", True, "very_high_body_temperature"),
+        ("temp 34.2", False, "low_body_temperature"),
+        ("I've had a temperature for two days", True, None),  # the word alone still means fever
+    ],
+)
+def test_a_measured_temperature_is_read_by_its_value(table, text, fever, other):
+    r = extract(text, table)
+    assert "fever" in findings(r, fever)
+    assert "fever" not in findings(r, not fever)
+    if other:
+        assert other in findings(r)
+
+
+def test_a_decimal_point_does_not_end_a_sentence(table):
+    # "36.6" once split into "36" and "6 °c", and the temperature word was left on its own.
+    r = extract("Temperature 36.6 °C. Now a headache", table)
+    assert findings(r) == {"headache"} and findings(r, False) == {"fever"}
