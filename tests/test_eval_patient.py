@@ -206,3 +206,32 @@ def test_list_questions_are_answered_from_their_sections(cases, pack, table):
     # A case with no medicines section answers by the ordinary rules (here, a denial).
     medicines = patient.answer(pack.history["medicines"].question, "medicines", "history")
     assert medicines.rule != "section"
+
+
+def test_a_request_for_blood_tests_gets_every_blood_result_and_no_vital_sign(cases, pack):
+    results = {
+        "Vital Signs / Blood Pressure": "128/82 mmHg",
+        "Vital Signs / Temperature": "36.9 °C",
+        "Complete Blood Count / Hemoglobin": "9.1 g/dL",
+        "Serum Biochemistry / Creatinine": "2.4 mg/dL",
+        "Laboratory Tests / Platelets": "90,000/mm3",
+        "Urinalysis / Protein": "2+",
+        "CSF Analysis / Protein": "45 mg/dL",
+        "Imaging / Renal Ultrasound": "Small kidneys.",
+    }
+    case = replace(cases[0], exams={}, tests=results)
+    desk = Measurement(case, pack)
+    blood = set(desk.answer("?", "test:blood tests", "test").results)
+    assert blood == {
+        "Complete Blood Count / Hemoglobin",
+        "Serum Biochemistry / Creatinine",
+        "Laboratory Tests / Platelets",
+    }
+    assert desk.answer("?", "test:urinalysis", "test").results == ("Urinalysis / Protein",)
+    assert desk.answer("?", "exam:vital signs", "exam").results == (
+        "Vital Signs / Blood Pressure",
+        "Vital Signs / Temperature",
+    )
+    # a named blood test is still answered on its own
+    named = desk.answer("?", "test:hemoglobin", "test").results
+    assert named == ("Complete Blood Count / Hemoglobin",)

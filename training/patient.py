@@ -8,6 +8,7 @@ for by name. ``threshold_sweep`` is how the patient's similarity threshold was c
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Sequence
@@ -19,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from agent.extract import PhraseTable, content_words, extract, tokens
 from agent.knowledge import Pack
+from agent.labs import load_ranges
 from agent.lm import ChatModel, GenerationOptions
 from agent.prompts import render
 from training.cases import Case, names_diagnosis
@@ -245,6 +247,7 @@ _ABBREVIATIONS = {
     ("x", "ray"): "xray",
     ("chest", "radiograph"): "chest xray",
     ("liver", "function"): "lft",
+    ("blood", "pressure"): "bp",  # a vital sign, not a blood test
 }
 _WORD_ALIASES = {
     "electrocardiogram": "ecg",
@@ -254,7 +257,6 @@ _WORD_ALIASES = {
     "cxr": "chest xray",
     "ultrasonography": "ultrasound",
     "sonography": "ultrasound",
-    "bp": "blood pressure",
     "lfts": "lft",
 }
 RESULT_GENERIC = frozenset(
@@ -280,6 +282,56 @@ def name_words(text: str) -> set[str]:
             out += _WORD_ALIASES.get(words[i], words[i]).split()
             i += 1
     return {w for w in out if len(w) > 1 and w not in RESULT_GENERIC} - set(",;")
+
+
+# What a request for a whole kind of test asks for, by the specimen: "blood tests" is every
+# blood result (a full blood count, a chemistry panel, a clotting screen...), not only results
+# filed under a panel with "blood" in its name, and never the blood pressure.
+_BLOOD_PANEL = re.compile(
+    r"\b(blood(?!\s+pressure)|bloods|cbc|fbc|serum|plasma|biochem\w*|chemistry|metabolic panel|"
+    r"electrolytes?|liver function|lfts?|renal function|kidney function|coagulation|clotting|"
+    r"hematolog\w*|haematolog\w*|lipids?|lipid profile|thyroid function|inflammatory markers|"
+    r"cardiac (?:markers|enzymes)|iron studies|serolog\w*|endocrine|hormones?)\b"
+)
+_OTHER_SPECIMEN = re.compile(
+    r"\b(urin\w*|dipstick|csf|cerebrospinal|lumbar|stool|fecal|faecal|sputum|synovial|pleural|"
+    r"ascitic|peritoneal|fluid|swab|biopsy|aspirate|tissue)"
+)
+_URINE = re.compile(r"\b(urin\w*|dipstick)")
+_IMAGING = re.compile(r"\b(ultrasound|x-?ray|radiograph\w*|ct|mri|scan|imaging)\b")
+SPECIMEN_REQUESTS = {"blood": frozenset({"blood"}), "urine": frozenset({"urine", "urinalysis"})}
+
+
+@functools.cache
+def _blood_analytes() -> re.Pattern:
+    names = sorted(
+        {n for r in load_ranges() if r.specimen == "blood" for n in r.names if len(n) >= 3},
+        key=len,
+        reverse=True,
+    )
+    return re.compile(r"(?<![a-z0-9])(" + "|".join(map(re.escape, names)) + r")(?![a-z0-9])")
+
+
+def specimen_of(name: str) -> str | None:
+    """ "blood" or "urine" when a result's name says it was measured in that specimen."""
+    lowered = name.lower()
+    if _IMAGING.search(lowered):
+        return None
+    if _URINE.search(lowered):
+        return "urine"
+    if _OTHER_SPECIMEN.search(lowered):
+        return None
+    if _BLOOD_PANEL.search(lowered) or _blood_analytes().search(lowered):
+        return "blood"
+    return None
+
+
+def requested_specimen(asked: set[str]) -> str | None:
+    """The specimen a request names and nothing more specific ("blood tests", "urinalysis")."""
+    for specimen, words in SPECIMEN_REQUESTS.items():
+        if asked and asked <= words:
+            return specimen
+    return None
 
 
 def result_text(name: str, value: str) -> str:
@@ -337,6 +389,9 @@ class Measurement:
         asked = name_words(request)
         if not asked:
             return []
+        specimen = requested_specimen(asked)
+        if specimen is not None:
+            return [name for name, _ in self.results if specimen_of(name) == specimen]
         best: tuple[int, int] = (0, 0)
         chosen: list[str] = []
         for (name, _), segments in zip(self.results, self.segments, strict=True):

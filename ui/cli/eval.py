@@ -242,13 +242,22 @@ def main(argv: list[str] | None = None) -> int:
     log = EvalLog(eval_config, summaries, results, setup)
     log.save(folder)
     config.save(folder)
+    failed = [r for r in results if r.error]
     if args.json:
         print(json.dumps({"run": str(folder), "summaries": summaries}, indent=2))
-        return 0
+        return 1 if failed else 0
     print(_table(summaries))
     for note in notes:
         print(f"note: {note}")
     print(f"setup {setup:.1f} s; run folder: {folder}")
+    if failed:
+        # a consultation that raised is scored as a miss; the figures above are not to be used
+        print(
+            f"error: {len(failed)} of {len(results)} consultations failed, first "
+            f"{failed[0].case}: {failed[0].error}",
+            file=sys.stderr,
+        )
+        return 1
     return 0
 
 
