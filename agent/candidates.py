@@ -158,6 +158,27 @@ _TITLE_FRAME = re.compile(r"^what i need to know about\s+", re.I)
 # external causes (V-Y).
 _NOT_DIAGNOSES = tuple(f"icd10:{c}" for c in "RZVWXY")
 _NORMAL = re.compile(r"\b(normal|unremarkable|negative|not done|within normal limits)\b")
+# A reading that is a number and its unit ("Hemoglobin: 13.5 g/dL", "Pulse: 88/min"): a search
+# cannot read it, and its name alone pulls the search towards diseases of what was measured.
+# What an abnormal one is called comes from ``labs.measurement_terms`` instead.
+_READING = re.compile(r"^[^:]*:\s*(?P<value>.*\d.*)$")
+_UNIT_OR_NUMBER = re.compile(
+    r"[<>=~+\-]?\d[\d.,:^]*|[a-zµμ%°]*/[a-zµμ%°\d]*|%|°[cf]?|×|"
+    r"\b(?:mg|g|kg|dl|l|ml|mmol|umol|µmol|μmol|nmol|pmol|mol|u|iu|meq|mmhg|bpm|min|minute|"
+    r"breaths|beats|cells|mm3|mm|cm|mcl|ul|µl|pg|fl|ng|mcg|µg|s|sec|seconds|hpf|lpf|c|f|per|"
+    r"degrees|kpa|x)\b|[()\[\],;.⁰¹²³⁴⁵⁶⁷⁸⁹]"
+)
+
+
+def bare_reading(sentence: str) -> bool:
+    """Whether a reported result is only a number with its unit after its name."""
+    m = _READING.search(sentence)
+    if m is None:
+        return False
+    rest = _UNIT_OR_NUMBER.sub(" ", m.group("value").lower())
+    return not re.search(r"[a-z]", rest)
+
+
 # The words a reported result is labelled with ("Examination, Neurological Examination /
 # Cranial Nerves: ...", "Vital Signs / Heart Rate: ..."): they say what was looked at, not what
 # was found, and pull the search towards topics about examinations and vital signs.
@@ -204,7 +225,11 @@ def outside_query(
             parts.append(result.text)
     for message in said:
         sentences = [s for s in re.split(r"(?<=[.!?;\n])\s+", message) if s.strip()]
-        parts += [affirmed_text(s) for s in sentences if not _NORMAL.search(s.lower())]
+        parts += [
+            affirmed_text(s)
+            for s in sentences
+            if not _NORMAL.search(s.lower()) and not bare_reading(s)
+        ]
     words = _REPORT_WORDS.sub(" ", " ".join(parts)).split()
     return " ".join(words[:max_words])
 

@@ -363,3 +363,18 @@ def test_mentioned_diagnoses_take_the_last_places_and_their_scores():
     ]
     assert with_mentioned(ranked, mentions, places=0) == ranked
     assert [c.name for c in with_mentioned(ranked, [], places=2)] == [c.name for c in ranked]
+
+
+def test_a_bare_reading_is_left_out_of_the_query_and_an_abnormal_one_is_named():
+    from agent.candidates import bare_reading, outside_query
+
+    said = [
+        "Complete Blood Count / Hemoglobin: 7.1 g/dL; Vital Signs / Pulse: 76/min; "
+        "Chest X-ray / Findings: Consolidation in the right lower lobe; "
+        "Anti-dsDNA: positive at 1:320"
+    ]
+    query = outside_query(ConsultationState(), default_pack(), said).lower()
+    assert "7.1" not in query and "pulse" not in query and "76" not in query  # bare readings
+    assert "anemia" in query  # what the low value is called
+    assert "consolidation" in query and "positive" in query  # results said in words
+    assert bare_reading("Platelets: 250 x 10^9/L") and not bare_reading("ALT: elevated, 450 U/L")
