@@ -29,7 +29,7 @@ from agent.candidates import (
 from agent.citations import clean_citations
 from agent.emergency import LEARNED_ADVICE, EmergencyClassifier
 from agent.extract import EmbeddingMatcher, PhraseTable, content_words, extract
-from agent.investigations import catalogue, evidence, read_result
+from agent.investigations import catalogue, evidence, not_done, read_result
 from agent.knowledge import Pack, Urgency
 from agent.lm import ChatModel, GenerationOptions
 from agent.planner import Ask, Conclude, PlannerConfig, next_action, ranked_asks
@@ -189,7 +189,10 @@ class Consultation:
         if last and last in self.pack.history:
             self.state = self.state.with_history(last, text)
         if last and last.startswith(("exam:", "test:")):
-            self._record_result(last.split(":", 1)[1], text)
+            if not_done(text):
+                self.state = self.state.with_unavailable(last)
+            else:
+                self._record_result(last.split(":", 1)[1], text)
         hits = screen(self.state.present, self.pack)
         if hits:
             self.finished = True

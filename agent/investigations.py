@@ -129,12 +129,29 @@ def investigation_gains(p: np.ndarray, cat: Catalogue, config: InvestigationConf
     return gains
 
 
+VITAL_SIGNS = "vital signs"
+
+
+def not_done(text: str) -> bool:
+    """Whether a reply to a request for an exam or test says there is no result to give."""
+    lowered = text.lower().replace("\u2019", "'").strip()
+    return bool(_NOT_DONE.search(lowered)) or bool(_NO_REPLY.match(lowered))
+
+
+_NO_REPLY = re.compile(r"^(no|nope|none|not yet|never)\W*$")  # "No fracture" is a result
+
+
 def request_question(inv: Investigation) -> str:
     return request_text(inv.kind, inv.name)
 
 
 def request_text(kind: str, name: str) -> str:
     """How the agent asks for an examination or a test by name."""
+    if name.lower() == VITAL_SIGNS:
+        return (
+            "Have your temperature, pulse, blood pressure, breathing rate or oxygen level been "
+            "measured, and if so, what were they (or say 'not done')?"
+        )
     if kind == "exam":
         return (
             f"Has a clinician done a {name.lower()}, and if so, what did they find "
@@ -142,7 +159,14 @@ def request_text(kind: str, name: str) -> str:
         )
     if name.lower().endswith("tests"):
         return f"Have you had {name}, and if so, what did they show (or say 'not done')?"
-    return f"Have you had a {name}, and if so, what did it show (or say 'not done')?"
+    return f"Have you had {_article(name)} {name}, and if so, what did it show (or say 'not done')?"
+
+
+def _article(name: str) -> str:
+    """'an' before a vowel sound: "an ECG", "an abdominal ultrasound", "a urinalysis"."""
+    if name[:2].isupper():
+        return "an" if name[0] in "AEFHILMNORSX" else "a"
+    return "an" if name[:1].lower() in "aeio" else "a"
 
 
 Similarity = Callable[[str, list[str]], list[float]]

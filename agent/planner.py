@@ -4,8 +4,9 @@ differential, or the conclusion when no question is worth asking.
 ``next_action(state, pack, config)`` is pure. Order of business: the question budget; the
 confidence stop; the duration (it sets the onset every condition is weighed by); red-flag
 findings of the leading conditions, screened early; when the condition is probably beyond the
-pack, the rest of the history and the examination and tests a clinician would want
-(``survey_request``); then the unasked finding, or exam or test by name, with the highest
+pack, the story, the vital signs, the examination and tests a clinician would want and the
+rest of the history (``survey_request``; none of the requests once the patient has said they
+have had none); then the unasked finding, or exam or test by name, with the highest
 expected information gain (bits) over the current posterior.
 Every action carries its reason.
 """
@@ -26,6 +27,7 @@ from agent.belief import (
     normalise,
 )
 from agent.investigations import (
+    VITAL_SIGNS,
     InvestigationConfig,
     catalogue,
     investigation_gains,
@@ -33,8 +35,22 @@ from agent.investigations import (
     request_text,
 )
 from agent.knowledge import Pack
-from agent.regions import examinations, system_votes
+from agent.regions import examinations, system_tests, system_votes
 from agent.state import ConsultationState
+
+# What a clinician asks when the pack cannot name the condition (``survey_targets``).
+SURVEY_ORDER = (
+    "presenting_complaint",
+    "vital_signs",
+    "exam",
+    "blood_tests",
+    "associated_symptoms",
+    "anything_else",
+    "past_medical_history",
+    "system_test",
+    "exam_2",
+    "medicines",
+)
 
 
 class PlannerConfig(BaseModel):
@@ -72,8 +88,13 @@ class PlannerConfig(BaseModel):
         "exams or tests when none has been asked (and tests are allowed): a clinician does not "
         "name a condition on the history alone when a test would show it.",
     )
-    survey_requests: int = Field(
-        8, ge=0, description="Such questions and requests at most (history ones first)."
+    survey_requests: int = Field(8, ge=0, description="Such questions and requests at most.")
+    survey_order: tuple[str, ...] = Field(
+        SURVEY_ORDER,
+        description="The survey's questions and requests in the order they are asked: history "
+        "item ids, and the slots 'vital_signs', 'exam' (the examination of the body system "
+        "the findings and words point to most), 'blood_tests', 'system_test' (that system's "
+        "first-line test, where it has one) and 'exam_2' (the next system's examination).",
     )
 
 
@@ -311,6 +332,7 @@ def confirming_request(
 
 # The examination that looks at a body system (the findings catalogue's ``system``).
 SYSTEM_EXAMS = examinations()
+SYSTEM_TESTS = system_tests()  # a system's first-line test, where it has one
 GENERAL_EXAM = "general examination"
 SURVEY_OPEN = ("presenting_complaint", "associated_symptoms", "anything_else")  # the story
 SURVEY_HISTORY = (*SURVEY_OPEN, "past_medical_history", "medicines")
@@ -321,16 +343,22 @@ SURVEY_TARGETS = frozenset(
         *SURVEY_HISTORY,
         *(f"exam:{e}" for e in (*SYSTEM_EXAMS.values(), GENERAL_EXAM)),
         f"test:{BASIC_TESTS}",
+        f"exam:{VITAL_SIGNS}",
+        *(f"test:{t}" for t in SYSTEM_TESTS.values()),
     }
 )
 
 
-def survey_targets(state: ConsultationState, pack: Pack) -> list[str]:
-    """What a clinician asks when the pack cannot name the condition: the open history
-    questions (the story, what else, anything else, past conditions, medicines), the
-    examination of the body system that most present findings, and the words of the complaint
-    and of the open answers (``system_votes``), belong to (a general one when none points
-    anywhere), blood tests, then the next system's examination."""
+def survey_targets(
+    state: ConsultationState, pack: Pack, order: tuple[str, ...] = SURVEY_ORDER
+) -> list[str]:
+    """What a clinician asks when the pack cannot name the condition, in the config's order
+    (``PlannerConfig.survey_order``): the open history questions, the vital signs, the
+    examination of the body system the present findings and the words of the complaint and of
+    the open answers point to most (``system_votes``; a general one when none points
+    anywhere), blood tests, that system's first-line test (``system_tests``) and the next
+    system's examination. Measurements come early by default: a number or an examination
+    finding often names what the story cannot."""
     said = [state.chief_complaint, *(state.history.get(h, "") for h in SURVEY_OPEN)]
     counts = system_votes(" ".join(said))
     for fid in sorted(state.present):
@@ -339,13 +367,16 @@ def survey_targets(state: ConsultationState, pack: Pack) -> list[str]:
             counts[finding.system] = counts.get(finding.system, 0) + 1
     systems = sorted(counts, key=lambda s: -counts[s])
     exams = [SYSTEM_EXAMS[s] for s in systems] or [GENERAL_EXAM]
-    history = [h for h in SURVEY_HISTORY if h in pack.history]
-    return [
-        *history,
-        f"exam:{exams[0]}",
-        f"test:{BASIC_TESTS}",
-        *(f"exam:{e}" for e in exams[1:]),
-    ]
+    test = SYSTEM_TESTS.get(systems[0]) if systems else None
+    slots = {
+        "vital_signs": f"exam:{VITAL_SIGNS}",
+        "exam": f"exam:{exams[0]}",
+        "blood_tests": f"test:{BASIC_TESTS}",
+        "system_test": f"test:{test}" if test else None,
+        "exam_2": f"exam:{exams[1]}" if len(exams) > 1 else None,
+    }
+    targets = [slots.get(item, item) for item in order]
+    return [t for t in targets if t is not None and (":" in t or t in pack.history)]
 
 
 def survey_request(
@@ -363,8 +394,9 @@ def survey_request(
         return None
     asked = set(state.asked) | {f"test:{k}" for k in state.results}
     done = sum(1 for t in asked if t in SURVEY_TARGETS)
-    targets = [t for t in survey_targets(state, pack) if t not in asked]
-    if not config.allow_tests:
+    targets = [t for t in survey_targets(state, pack, config.survey_order) if t not in asked]
+    if not config.allow_tests or any(t in SURVEY_TARGETS for t in state.unavailable):
+        # the patient had none of those already asked for: ask for no more of them
         targets = [t for t in targets if not t.startswith(("exam:", "test:"))]
     if done >= config.survey_requests or not targets:
         return None

@@ -41,6 +41,11 @@ def examinations(path: Path = LEXICON) -> dict[str, str]:
     return {str(e["system"]): str(e["exam"]) for e in _entries(path)}
 
 
+def system_tests(path: Path = LEXICON) -> dict[str, str]:
+    """System -> the first-line test for its complaints, where it has one."""
+    return {str(e["system"]): str(e["test"]) for e in _entries(path) if e.get("test")}
+
+
 def system_votes(text: str, path: Path = LEXICON) -> dict[str, float]:
     """The systems a text's words point to, with their votes; a phrase counts once however
     often it is said, and a longer phrase takes its words from shorter ones."""

@@ -70,6 +70,7 @@ class ConsultationState:
     sudden: bool = False
     asked: tuple[str, ...] = ()  # targets already asked, in order
     results: dict[str, Result] = field(default_factory=dict)
+    unavailable: tuple[str, ...] = ()  # exams and tests asked for that the patient has not had
     turn: int = 0
 
     @property
@@ -121,6 +122,9 @@ class ConsultationState:
 
     def with_result(self, result: Result) -> ConsultationState:
         return replace(self, results={**self.results, result.key: result})
+
+    def with_unavailable(self, target: str) -> ConsultationState:
+        return replace(self, unavailable=(*self.unavailable, target))
 
     def with_question(self, target: str) -> ConsultationState:
         return replace(self, asked=(*self.asked, target))

@@ -40,7 +40,9 @@ def test_questions_then_assessment():
     assert steps[-1].differential and steps[-1].reason
     answers = iter(["three days", "no", "no", "yes", "no", "not really"] + ["no"] * 20)
     for _ in range(20):
-        steps = list(c.respond(next(answers)))
+        asked = steps[-1]
+        result = isinstance(asked, Question) and asked.kind in ("exam", "test")
+        steps = list(c.respond("negative" if result else next(answers)))
         if isinstance(steps[-1], (Assessment, Escalation)):
             break
     assert isinstance(steps[-1], Assessment)
@@ -227,7 +229,10 @@ def test_the_agent_asks_for_a_test_by_name_and_weighs_its_result():
 
 
 def test_a_test_not_done_is_no_evidence():
-    from agent.investigations import InvestigationConfig, catalogue, read_result
+    from agent.investigations import InvestigationConfig, catalogue, not_done, read_result
+
+    assert not_done("No.") and not_done("Not done, I'm at home") and not_done("I haven't had it")
+    assert not not_done("No fracture seen") and not not_done("Normal.")
 
     inv = catalogue(PACK).investigations[0]
     assert read_result("not done", inv, InvestigationConfig()) is None
@@ -246,7 +251,7 @@ def test_conclude_on_demand_gives_an_assessment():
     assert steps[-1].reason == "the bound asked for it"
 
 
-def test_beyond_the_pack_the_agent_takes_the_history_then_asks_for_results(tiny_index):
+def test_beyond_the_pack_the_agent_takes_the_story_and_asks_for_results(tiny_index):
     c = consult(index=tiny_index, config=_config(planner=PlannerConfig(max_questions=12)))
     steps = list(c.respond("I'm a 40-year-old man with weak legs and an itchy rash"))
     survey = []
@@ -254,7 +259,7 @@ def test_beyond_the_pack_the_agent_takes_the_history_then_asks_for_results(tiny_
         question = next(s for s in steps if isinstance(s, Question))
         if "beyond the knowledge pack" in question.reason:
             survey.append(question.target)
-        if question.kind == "exam":  # the results of the examination it asked for
+        if question.kind in ("exam", "test"):  # the results it asked for
             reply = "Platelets: 900,000/mm3; Heart Rate: 72 bpm"
         elif question.target == "duration":
             reply = "about a month"
@@ -263,14 +268,8 @@ def test_beyond_the_pack_the_agent_takes_the_history_then_asks_for_results(tiny_
         steps = list(c.respond(reply))
         if c.finished:
             break
-    assert survey[:5] == [
-        "presenting_complaint",
-        "associated_symptoms",
-        "anything_else",
-        "past_medical_history",
-        "medicines",
-    ]
-    assert any(t.startswith("exam:") for t in survey)
+    assert survey[:2] == ["presenting_complaint", "exam:vital signs"]
+    assert {"associated_symptoms", "anything_else", "test:blood tests"} <= set(survey)
     assert len(survey) == len(set(survey))  # never asked twice
     from agent.candidates import outside_query
 
@@ -278,3 +277,21 @@ def test_beyond_the_pack_the_agent_takes_the_history_then_asks_for_results(tiny_
     query = outside_query(c.state, PACK, said)  # what names candidates beyond the pack
     assert "thrombocytosis" in query  # the number, put in words
     assert "tachycardia" not in query  # a normal value is not
+
+
+def test_a_patient_without_results_is_not_asked_for_more():
+    c = consult(config=_config(planner=PlannerConfig(max_questions=12)))
+    steps = list(c.respond("I'm a 40-year-old man with weak legs and an itchy rash"))
+    requests = []
+    for _ in range(12):
+        question = next(s for s in steps if isinstance(s, Question))
+        if question.kind in ("exam", "test") and "beyond" in question.reason:
+            requests.append(question.target)
+        reply = "about a month" if question.target == "duration" else "No."
+        if question.kind in ("exam", "test"):
+            reply = "Not done, I'm at home."
+        steps = list(c.respond(reply))
+        if c.finished:
+            break
+    assert requests == ["exam:vital signs"]  # asked once, then the history only
+    assert c.state.unavailable == ("exam:vital signs",)

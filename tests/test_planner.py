@@ -119,40 +119,69 @@ def test_beyond_the_pack_grows_with_what_no_condition_explains():
     assert beyond_pack(coherent, PACK, BeliefConfig(beyond_prior=0)) == 0.0
 
 
-def test_survey_takes_the_history_then_examines_when_beyond_the_pack():
+def test_survey_takes_the_story_and_the_measurements_when_beyond_the_pack():
     asked = ("duration", "q1", "q2")
     scattered = state_with(
         ["leg_weakness", "fatigable_weakness", "rash"], duration_days=30, asked=asked
     )
     expected = [
         "presenting_complaint",
+        "exam:vital signs",
+        "exam:neurological examination",  # the system most present findings belong to
+        "test:blood tests",
         "associated_symptoms",
         "anything_else",
         "past_medical_history",
-        "medicines",
-        "exam:neurological examination",  # the system most present findings belong to
-        "test:blood tests",
-        "exam:skin examination",
+        "test:brain MRI",  # the neurological system's first-line test
     ]
     state = scattered
     for target in expected:
         action = survey_request(state, PACK, CFG)
         assert isinstance(action, Ask) and action.target == target and "beyond" in action.reason
         assert action.kind == ("history" if ":" not in target else target.split(":")[0])
+        assert action.question.endswith("?")
         state = state.with_question(action.target)
     assert survey_request(state, PACK, CFG) is None  # spent
+    more = PlannerConfig(survey_requests=10)
+    tail = []
+    while (action := survey_request(state, PACK, more)) is not None:
+        tail.append(action.target)
+        state = state.with_question(action.target)
+    assert tail == ["exam:skin examination", "medicines"]  # the next system, then medicines
     assert survey_request(scattered, PACK, PlannerConfig(beyond_survey=1.0)) is None
     no_tests = PlannerConfig(allow_tests=False)
+    history = [t for t in expected if ":" not in t]
     history_only = scattered
-    for target in expected[:5]:
+    for target in history:
+        action = survey_request(history_only, PACK, no_tests)
+        assert action is not None and action.target == target
         history_only = history_only.with_question(target)
-    assert survey_request(history_only, PACK, no_tests) is None
     early = state_with(["leg_weakness", "fatigable_weakness", "rash"], duration_days=30)
     assert survey_request(early, PACK, CFG) is None  # the complaint's own questions first
     coherent = state_with(
         ["dysuria", "urinary_frequency", "urinary_urgency"], duration_days=2, asked=asked
     )
     assert survey_request(coherent, PACK, CFG) is None  # the pack explains it
+    reordered = PlannerConfig(survey_order=("blood_tests", "medicines", "exam"))
+    action = survey_request(scattered, PACK, reordered)
+    assert action is not None and action.target == "test:blood tests"
+
+
+def test_no_more_exams_or_tests_are_asked_for_once_the_patient_has_none():
+    asked = ("duration", "q1", "q2", "presenting_complaint", "exam:vital signs")
+    state = state_with(
+        ["leg_weakness", "fatigable_weakness", "rash"], duration_days=30, asked=asked
+    )
+    action = survey_request(state, PACK, CFG)
+    assert action is not None and action.target == "exam:neurological examination"
+    # The patient at home has not had their vital signs taken: the rest of the survey is the
+    # history, not requests for examinations and tests they cannot report.
+    declined = state.with_unavailable("exam:vital signs")
+    targets = []
+    while (action := survey_request(declined, PACK, CFG)) is not None:
+        targets.append(action.target)
+        declined = declined.with_question(action.target)
+    assert targets and all(":" not in t for t in targets)
 
 
 def test_the_survey_examines_what_the_complaint_names_when_no_finding_was_matched():
@@ -160,9 +189,9 @@ def test_the_survey_examines_what_the_complaint_names_when_no_finding_was_matche
     lesion = ConsultationState(
         chief_complaint="I'm a 63-year-old man. My main problem is a skin lesion on the chest.",
         duration_days=60,
-        asked=asked + SURVEY_HISTORY,
+        asked=asked + SURVEY_HISTORY + ("exam:vital signs",),
     )
-    config = PlannerConfig(beyond_survey=0.0)  # survey whatever the odds
+    config = PlannerConfig(beyond_survey=0.0, survey_requests=20)  # survey whatever the odds
     action = survey_request(lesion, PACK, config)
     assert isinstance(action, Ask) and action.target == "exam:skin examination"
     vague = ConsultationState(chief_complaint="I feel off", duration_days=60, asked=lesion.asked)
