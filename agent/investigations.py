@@ -157,7 +157,11 @@ def request_text(kind: str, name: str) -> str:
             f"Has a clinician done a {name.lower()}, and if so, what did they find "
             "(or say 'not done')?"
         )
-    if name.lower().endswith("tests"):
+    first = name.split()[0] if name.split() else ""
+    if first[:1].isupper() and first[1:].islower():
+        name = name[:1].lower() + name[1:]  # "skin scrapings", but "ECG", "HbA1c"
+    head = re.split(r" (?:for|of|and|or|with) ", name.lower())[0]
+    if head.endswith(("tests", "ings", "studies", "cultures")):  # a plural: "skin scrapings"
         return f"Have you had {name}, and if so, what did they show (or say 'not done')?"
     return f"Have you had {_article(name)} {name}, and if so, what did it show (or say 'not done')?"
 

@@ -414,7 +414,7 @@ def survey_request(
             item.question,
             0.0,
             (),
-            f"{why}; the {item.name.lower()} can point where the pack's questions cannot",
+            f"{why}; the answer ({item.name.lower()}) can point where the pack's questions cannot",
         )
     kind, name = target.split(":", 1)
     question = request_text(kind, name)

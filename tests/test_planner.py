@@ -245,6 +245,12 @@ def test_every_question_the_planner_can_ask_is_a_question():
     texts = [h.question for h in PACK.history.values()]
     texts += [request_question(inv) for inv in catalogue(PACK).investigations]
     assert all(t.strip().endswith("?") for t in texts)
+    from agent.investigations import request_text
+
+    assert request_text("test", "ECG").startswith("Have you had an ECG,")
+    assert request_text("test", "urinalysis").startswith("Have you had a urinalysis,")
+    plural = request_text("test", "Skin scrapings for microscopy")
+    assert plural.startswith("Have you had skin scrapings for") and "did they show" in plural
 
 
 def _asked_over(state, turns=12):
