@@ -510,7 +510,7 @@ _MEASURED_TEMPERATURE = re.compile(
 )
 _NORMAL_TEMPERATURE = re.compile(
     r"\b(?:temperature|temp)\b(?:\s+(?:is|was|has been|'s|stays?|remained|of))?\s+"
-    r"(?:normal|fine|ok|okay|all right)\b"
+    r"(?:normal|fine|ok|okay|all right)\b|\b(?:afebrile|apyrexial)\b"
 )
 FEVER_C, VERY_HIGH_C, LOW_C = 38.0, 40.0, 35.0  # °C; above 50 a value is in °F
 

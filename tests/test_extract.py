@@ -196,6 +196,7 @@ def test_a_match_by_meaning_must_say_the_same_speed_or_onset(table):
         ("Vital Signs / Temperature: 36.6°C (97.9°F); Heart Rate: 120 bpm", False, None),
         ("Temperature 37.0 C, pulse 88.", False, None),
         ("My temperature is normal.", False, None),
+        ("He was afebrile on arrival.", False, None),
         ("Her temperature was 39.4 last night", True, None),
         ("temp 101.2F and a cough", True, None),
         ("Temperature of 40.5 °C and confused", True, "very_high_body_temperature"),
