@@ -132,13 +132,13 @@ def investigation_gains(p: np.ndarray, cat: Catalogue, config: InvestigationConf
 VITAL_SIGNS = "vital signs"
 
 
+_NO_REPLY = re.compile(r"^(no|nope|none|not yet|never)\W*$")  # "No fracture" is a result
+
+
 def not_done(text: str) -> bool:
     """Whether a reply to a request for an exam or test says there is no result to give."""
     lowered = text.lower().replace("\u2019", "'").strip()
     return bool(_NOT_DONE.search(lowered)) or bool(_NO_REPLY.match(lowered))
-
-
-_NO_REPLY = re.compile(r"^(no|nope|none|not yet|never)\W*$")  # "No fracture" is a result
 
 
 def request_question(inv: Investigation) -> str:
@@ -157,7 +157,7 @@ def request_text(kind: str, name: str) -> str:
             f"Has a clinician done a {name.lower()}, and if so, what did they find "
             "(or say 'not done')?"
         )
-    first = name.split()[0] if name.split() else ""
+    first = next(iter(name.split()), "")
     if first[:1].isupper() and first[1:].islower():
         name = name[:1].lower() + name[1:]  # "skin scrapings", but "ECG", "HbA1c"
     head = re.split(r" (?:for|of|and|or|with) ", name.lower())[0]
@@ -185,7 +185,7 @@ def read_result(
     """For each condition expecting this investigation: does the result show what it
     expects? None when the result is not available."""
     lowered = text.lower()
-    if not lowered.strip() or _NOT_DONE.search(lowered):
+    if not lowered.strip() or not_done(text):
         return None
     conditions = list(inv.expects)
     expectations = [inv.expects[c] for c in conditions]
