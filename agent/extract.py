@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from agent.knowledge import Pack
+from agent.labs import lab_range, table_value
 from agent.state import Extraction, Observation, Sex
 
 _TOKEN = re.compile(r"[a-z0-9]+(?:'[a-z]+)?|[,;]")
@@ -512,7 +513,7 @@ _NORMAL_TEMPERATURE = re.compile(
     r"\b(?:temperature|temp)\b(?:\s+(?:is|was|has been|'s|stays?|remained|of))?\s+"
     r"(?:normal|fine|ok|okay|all right)\b|\b(?:afebrile|apyrexial)\b"
 )
-FEVER_C, VERY_HIGH_C, LOW_C = 38.0, 40.0, 35.0  # °C; above 50 a value is in °F
+FEVER_C, VERY_HIGH_C, LOW_C = 38.0, 40.0, 35.0  # °C (°F is told by size, ``labs``)
 
 
 def measured_temperatures(text: str) -> tuple[list[tuple[str, bool, str]], str]:
@@ -522,8 +523,7 @@ def measured_temperatures(text: str) -> tuple[list[tuple[str, bool, str]], str]:
     found: list[tuple[str, bool, str]] = []
 
     def read(m: re.Match) -> str:
-        value = float(m.group("value"))
-        celsius = (value - 32) / 1.8 if value > 50 else value
+        celsius = table_value(m.group("value"), lab_range("temperature"))
         if not 25 <= celsius <= 45:
             return m.group(0)  # not a body temperature ("temp 2 days")
         words = m.group(0).strip()

@@ -65,6 +65,11 @@ def load_ranges(path: Path = LABS_FILE) -> tuple[LabRange, ...]:
     return tuple(LabRange(**row) for row in data["labs"])
 
 
+def lab_range(lab_id: str) -> LabRange:
+    """One measurement's row of the default table ("temperature")."""
+    return next(r for r in load_ranges() if r.id == lab_id)
+
+
 def _patterns(ranges: tuple[LabRange, ...]) -> tuple[tuple[re.Pattern, LabRange], ...]:
     """One pattern per (name, range), longest names first so that "hemoglobin a1c" is read
     before "hemoglobin". A short name (three letters or fewer) must be followed directly by
@@ -83,7 +88,7 @@ def _default_patterns() -> tuple[tuple[re.Pattern, LabRange], ...]:
     return _patterns(load_ranges())
 
 
-def _value(raw: str, lab: LabRange, unit: str = "") -> float:
+def table_value(raw: str, lab: LabRange, unit: str = "") -> float:
     """The value in the table's units: converted when its unit says SI, else judged by size."""
     value = float(raw.replace(",", ""))
     if lab.f_above is not None and value > lab.f_above:
@@ -121,7 +126,7 @@ def read_measurements(
                     direction = "high" if high else "low" if systolic < lab.low else ""
                     value = systolic
                 else:
-                    value = _value(m.group(1), lab, m.group(2))
+                    value = table_value(m.group(1), lab, m.group(2))
                     direction = "high" if value > lab.high else "low" if value < lab.low else ""
                 if direction and direction in lab.terms:
                     reading = Reading(lab.id, value, direction, lab.terms[direction], m.group(0))
